@@ -1,0 +1,192 @@
+"""The training run's settings: one typed dataclass, its CLI, and the presets.
+
+Precedence, lowest first: the dataclass defaults, `--preset` (default `cartpole`), `--config
+FILE.yaml`, then flags given on the command line. Help texts are the field docstrings below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, get_type_hints
+
+import docstring_parser
+import yaml
+from jsonargparse import ArgumentParser
+
+from dqn_lightning.errors import ConfigError
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs."""
+
+    env: str = "CartPole-v1"
+    """Gymnasium env id (discrete actions, Box observations)."""
+    total_timesteps: int | None = 50_000
+    """Env-step budget over all envs (null: stop on --max-episodes only)."""
+    max_episodes: int | None = None
+    """Episode budget, like the tutorial's 200 games (null: no episode limit)."""
+    seed: int = 0
+    """Seeds Lightning, the envs, exploration and the replay sampler."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    gamma: float = 0.99
+    """Discount factor."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    buffer_size: int = 50_000
+    """Replay buffer capacity in transitions."""
+    learning_starts: int = 1_000
+    """Random-policy env steps that fill the buffer before learning."""
+    train_freq: int = 1
+    """Env steps (of every env) per training step."""
+    gradient_steps: int = 1
+    """Gradient steps per training step."""
+    target_update_interval: int = 500
+    """Gradient steps between target-network copies (0: no target network)."""
+    eps_start: float = 1.0
+    """Initial exploration rate."""
+    eps_end: float = 0.05
+    """Final exploration rate."""
+    exploration_fraction: float = 0.1
+    """Fraction of --total-timesteps over which epsilon decays linearly."""
+    exploration_steps: int | None = None
+    """Epsilon decay length in env steps (overrides --exploration-fraction)."""
+    hidden_sizes: tuple[int, ...] = (128, 128)
+    """Hidden layer widths of the Q-network, e.g. [256, 256]."""
+    eval_interval: int = 5_000
+    """Env steps between greedy evaluations."""
+    eval_episodes: int = 20
+    """Greedy episodes per evaluation (0: no evaluation)."""
+    logdir: str = "lightning_logs"
+    """Root folder for TensorBoard logs, checkpoints and summary.json."""
+    accelerator: str = "auto"
+    """Lightning accelerator: cpu, gpu, auto, ..."""
+    devices: str = "auto"
+    """Lightning devices: a count, a list like [0, 1], or auto."""
+    precision: str | None = None
+    """Lightning precision, e.g. 32-true, bf16-mixed (null: Lightning's default)."""
+    max_steps: int = -1
+    """Extra limit on gradient steps (Lightning's max_steps; -1: none)."""
+    max_time: str | None = None
+    """Extra wall-time limit, DD:HH:MM:SS (Lightning's max_time)."""
+    torch_threads: int | None = 1
+    """CPU threads for torch; 1 is fastest for small networks (null: torch's default)."""
+
+    def validate(self) -> None:
+        """Raises `ConfigError` for settings that cannot work together."""
+        _positive(self, "batch_size", "buffer_size", "train_freq", "gradient_steps", "eval_interval")
+        if self.total_timesteps is None and self.max_episodes is None:
+            raise ConfigError("give a budget: --total-timesteps or --max-episodes")
+        _positive(self, *(name for name in ("total_timesteps", "max_episodes") if getattr(self, name) is not None))
+        for name in ("lr", "gamma", "eps_start", "eps_end", "exploration_fraction"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"--{_flag(name)} must be a finite number, got {getattr(self, name)}")
+        if self.learning_starts < self.batch_size:
+            raise ConfigError(
+                f"--learning-starts {self.learning_starts} is below one batch ({self.batch_size}): the first "
+                f"batch would find too few transitions; raise --learning-starts to at least {self.batch_size}"
+            )
+        if self.buffer_size < self.batch_size:
+            raise ConfigError(f"--buffer-size {self.buffer_size} cannot hold one batch of {self.batch_size}")
+        if self.total_timesteps is not None and self.learning_starts >= self.total_timesteps:
+            raise ConfigError(
+                f"--learning-starts {self.learning_starts} uses the whole --total-timesteps {self.total_timesteps}: "
+                "nothing would be learned; lower it or raise the budget"
+            )
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _positive(config: TrainConfig, *names: str) -> None:
+    for name in names:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(config, name)}")
+
+
+class _OneLineParser(ArgumentParser):
+    """jsonargparse's parser, with errors raised as one-line `ConfigError`s."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        raise ConfigError(re.sub(r"\s+", " ", message).strip())
+
+
+def build_parser(prog: str = "train.py") -> ArgumentParser:
+    """The CLI: one dashed flag per `TrainConfig` field, plus --preset and --config."""
+    parser = _OneLineParser(prog=prog, description="Train a DQN agent with PyTorch Lightning.")
+    helps = {p.arg_name: p.description for p in docstring_parser.parse_from_object(TrainConfig).params}
+    parser.add_argument("--preset", type=str, default="cartpole", help=f"Preset to start from: {', '.join(presets())}.")
+    parser.add_argument("--config", type=str | None, default=None, help="YAML file of settings (keys as the flags).")
+    types = get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        parser.add_argument(
+            f"--{_flag(field.name)}", type=types[field.name], default=field.default, help=helps[field.name]
+        )
+    return parser
+
+
+def presets() -> list[str]:
+    """Names of the presets shipped with the package."""
+    return sorted(path.stem for path in PRESET_DIR.glob("*.yaml"))
+
+
+def load_settings(path: Path, what: str) -> dict[str, Any]:
+    """Reads a YAML mapping of settings; unknown keys are an error, not silently ignored."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"cannot read {what} {path}: {' '.join(str(err).split())}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} must be a mapping of setting: value")
+    known = {field.name for field in dataclasses.fields(TrainConfig)}
+    settings = {str(key).replace("-", "_"): value for key, value in data.items()}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(f"{what} {path} has unknown setting(s) {', '.join(unknown)}; see train.py --help")
+    return settings
+
+
+def _as_flags(settings: dict[str, Any]) -> list[str]:
+    # YAML values become flags placed before the user's, so the user's flags win and every
+    # value passes through the same type checks
+    return [tok for key, value in settings.items() for tok in (f"--{_flag(key)}", _as_text(value))]
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    """Parses the command line (with presets and config files) into a validated `TrainConfig`."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", default="cartpole")
+    pre.add_argument("--config", default=None)
+    known, _ = pre.parse_known_args(argv)
+    if known.preset not in presets():
+        raise ConfigError(f"unknown preset {known.preset!r}; choose one of: {', '.join(presets())}")
+    layered = _as_flags(load_settings(PRESET_DIR / f"{known.preset}.yaml", "preset"))
+    if known.config is not None:
+        layered += _as_flags(load_settings(Path(known.config), "config file"))
+    namespace = build_parser().parse_args(layered + list(argv if argv is not None else _sys_argv()))
+    values = {field.name: getattr(namespace, field.name) for field in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**values)
+    config.validate()
+    return config
+
+
+def _sys_argv() -> list[str]:
+    import sys
+
+    return sys.argv[1:]

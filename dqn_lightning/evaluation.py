@@ -1,0 +1,37 @@
+"""Greedy evaluation: play whole episodes with a fixed policy and report their returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from gymnasium.vector import VectorEnv
+
+Policy = Callable[[np.ndarray], np.ndarray]  # (n, *obs_shape) -> (n,) int actions
+
+
+def evaluate(policy: Policy, env: VectorEnv, seeds: Sequence[int]) -> np.ndarray:
+    """Plays one episode per seed, `env.num_envs` at a time; returns `(len(seeds),)` float64 returns.
+
+    Each episode starts from `reset(seed=...)`, so a set of seeds is a fixed, repeatable test.
+    Sub-envs keep stepping after their episode ends (vector envs step together), but only the
+    first episode of each counts.
+    """
+    returns = np.zeros(len(seeds))
+    for start in range(0, len(seeds), env.num_envs):
+        chunk = list(seeds[start : start + env.num_envs])
+        chunk += [chunk[-1]] * (env.num_envs - len(chunk))  # pad a short last round; extra results dropped
+        obs, _ = env.reset(seed=chunk)
+        total = np.zeros(env.num_envs)
+        running = np.ones(env.num_envs, dtype=bool)
+        while running.any():
+            obs, reward, terminated, truncated, _ = env.step(policy(obs))
+            total += np.where(running, reward, 0.0)
+            running &= ~(terminated | truncated)
+        returns[start : start + env.num_envs] = total[: len(seeds) - start]
+    return returns
+
+
+def episode_seeds(base_seed: int, evaluation: int, episodes: int) -> list[int]:
+    """Distinct, reproducible env seeds for one evaluation, drawn apart from training seeds."""
+    return [int(s) for s in np.random.SeedSequence([base_seed, evaluation]).generate_state(episodes)]

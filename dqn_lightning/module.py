@@ -1,0 +1,213 @@
+"""The learner: online and target Q-networks, the Bellman MSE update and the acting policy."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from dqn_lightning.buffer import ReplayBatch
+from dqn_lightning.env_loop import EnvLoop
+from dqn_lightning.envs import env_spaces, make_vector_env
+from dqn_lightning.errors import ConfigError
+from dqn_lightning.evaluation import episode_seeds, evaluate
+from dqn_lightning.networks import QNetwork
+from dqn_lightning.td import bellman_mse, q_of_actions, td_target
+
+
+class DQN(pl.LightningModule):
+    """Deep Q-learning as a LightningModule.
+
+    `training_step` takes one gradient step per minibatch of the (stacked) batch that
+    `ReplayDataset` yields, with the Bellman MSE loss
+    `(Q(s, a) - (r + gamma * (1 - terminated) * max_a' Q_target(s', a')))^2`.
+    Experience comes from the `EnvLoop` callback, which must be on the Trainer.
+    Greedy evaluation runs as Lightning's validation loop, so `ModelCheckpoint` can keep the
+    best policy by `eval/return_mean`.
+
+    Args:
+        obs_shape: shape of one observation (flattened for the MLP).
+        n_actions: number of discrete actions.
+        hidden_sizes: hidden layer widths of the Q-network.
+        lr: Adam learning rate.
+        gamma: discount factor in [0, 1].
+        target_update_interval: gradient steps between hard copies of the online network into
+            the target network; 0 keeps no target network and bootstraps from the online
+            network itself (the seed tutorial's way).
+        env_id: the Gymnasium env this module acts in; used to build the evaluation env and
+            by tools that load a checkpoint (kept in the checkpoint's hyperparameters).
+        eval_episodes: greedy episodes per evaluation (0 disables evaluation).
+        eval_seed: base of the evaluation episodes' env seeds.
+
+    Example:
+        >>> model = DQN.from_env("CartPole-v1", hidden_sizes=(64, 64))
+        >>> model.act(np.zeros((1, 4), dtype=np.float32)).shape
+        (1,)
+    """
+
+    def __init__(
+        self,
+        obs_shape: Sequence[int],
+        n_actions: int,
+        hidden_sizes: Sequence[int] = (128, 128),
+        lr: float = 1e-3,
+        gamma: float = 0.99,
+        target_update_interval: int = 500,
+        env_id: str | None = None,
+        eval_episodes: int = 20,
+        eval_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        _check_hparams(lr=lr, gamma=gamma, target_update_interval=target_update_interval, eval_episodes=eval_episodes)
+        obs_shape, hidden_sizes = tuple(int(d) for d in obs_shape), tuple(int(h) for h in hidden_sizes)
+        self.save_hyperparameters()
+        self.automatic_optimization = False  # several gradient steps per training_step
+        self.q_network = QNetwork(math.prod(obs_shape), n_actions, hidden_sizes)
+        self.target_network: QNetwork | None = None
+        if target_update_interval > 0:
+            self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
+        self.n_actions = n_actions
+        self.gamma = gamma
+        self.target_update_interval = target_update_interval
+        self.eval_episodes = eval_episodes
+        self.eval_history: list[dict[str, float]] = []  # one row per evaluation of this process
+        self._env_loop: EnvLoop | None = None
+        self._eval_env: Any = None
+        self._rng: np.random.Generator | None = None
+        # running (loss sum, Q(s,a) mean sum, updates) between log writes, on the module's device
+        self.register_buffer("_log_sums", torch.zeros(3), persistent=False)
+
+    @classmethod
+    def from_env(cls, env_id: str, **hparams: Any) -> DQN:
+        """Builds a module sized for `env_id`'s spaces (a `ConfigError` if DQN cannot act there)."""
+        spaces = env_spaces(env_id)
+        return cls(obs_shape=spaces.obs_shape, n_actions=spaces.n_actions, env_id=env_id, **hparams)
+
+    # ---- acting -------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Epsilon-greedy actions `(n,)` int64 for observations `(n, *obs_shape)`.
+
+        Runs the online network on the module's device, and not at all when every action is
+        random. `rng` draws the exploration; NumPy's global generator when not given.
+        """
+        n = obs.shape[0]
+        if epsilon > 0.0:
+            draw = rng if rng is not None else self._own_rng()
+            explore = draw.random(n) < epsilon
+            random_actions = draw.integers(self.n_actions, size=n)
+            if explore.all():
+                return random_actions
+        greedy = self.q_network(torch.as_tensor(obs, device=self.device)).argmax(dim=1).cpu().numpy()
+        return np.where(explore, random_actions, greedy) if epsilon > 0.0 else greedy
+
+    def _own_rng(self) -> np.random.Generator:
+        # seeded from torch's seed, so `seed_everything` makes it reproducible too
+        if self._rng is None:
+            self._rng = np.random.default_rng(torch.initial_seed())
+        return self._rng
+
+    # ---- learning -----------------------------------------------------------------------------
+
+    def on_fit_start(self) -> None:
+        loops = [cb for cb in self.trainer.callbacks if isinstance(cb, EnvLoop)]  # type: ignore[attr-defined]
+        if not loops:
+            raise RuntimeError(
+                "DQN collects no experience by itself: add the env-stepping callback, "
+                "Trainer(callbacks=[EnvLoop(env_id, buffer, ...)]), whose buffer feeds the train dataloader"
+            )
+        self._env_loop = loops[0]
+
+    def training_step(self, batch: ReplayBatch, batch_idx: int) -> None:
+        """One gradient step per minibatch along the batch's leading axis."""
+        optimizer = self.optimizers()
+        for k in range(batch.action.shape[0]):
+            loss, q_taken = self.td_loss(ReplayBatch(*(t[k] for t in batch)))
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            optimizer.step()
+            self._maybe_sync_target()
+            self._log_sums += torch.stack((loss.detach(), q_taken.detach().mean(), torch.ones_like(loss)))
+        if _writes_logs_now(self.trainer):
+            # self.log costs about as much as a gradient step, so it runs only when Lightning will
+            # write; the logged values are means over every update since the last write.
+            loss_sum, q_sum, count = self._log_sums
+            self.log_dict({"train/loss": loss_sum / count, "train/q_mean": q_sum / count}, batch_size=1)
+            self._log_sums.zero_()
+
+    def td_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bellman MSE loss on one minibatch, and Q(s, a) `(batch,)` for logging."""
+        q_taken = q_of_actions(self.q_network(batch.obs), batch.action)
+        bootstrap = self.target_network if self.target_network is not None else self.q_network
+        with torch.no_grad():
+            target = td_target(batch.reward, batch.terminated, bootstrap(batch.next_obs), self.gamma)
+        return bellman_mse(q_taken, target), q_taken
+
+    def _maybe_sync_target(self) -> None:
+        # global_step counts optimizer steps in manual optimization, and is restored on resume
+        if self.target_network is not None and self.global_step % self.target_update_interval == 0:
+            self.sync_target()
+
+    @torch.no_grad()
+    def sync_target(self) -> None:
+        """Hard-copies the online network's weights into the target network."""
+        if self.target_network is not None:
+            torch._foreach_copy_(list(self.target_network.parameters()), list(self.q_network.parameters()))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.q_network.parameters(), lr=self.hparams["lr"])
+
+    # ---- evaluation (Lightning's validation loop) ---------------------------------------------
+
+    def setup(self, stage: str) -> None:
+        if stage in ("fit", "validate") and self._eval_env is None and self.eval_episodes > 0:
+            if self.hparams["env_id"] is None:
+                raise ConfigError("evaluation needs the module's env_id: build it with DQN.from_env(env_id)")
+            self._eval_env = make_vector_env(self.hparams["env_id"], self.eval_episodes)
+
+    def teardown(self, stage: str) -> None:
+        if self._eval_env is not None:
+            self._eval_env.close()
+            self._eval_env = None
+
+    def val_dataloader(self) -> DataLoader[int]:
+        # one item per evaluation: validation_step plays all eval episodes in a vector env
+        return DataLoader([0] if self.eval_episodes > 0 else [], batch_size=None)
+
+    def validation_step(self, batch: int, batch_idx: int) -> None:
+        seeds = episode_seeds(self.hparams["eval_seed"], self.global_step, self.eval_episodes)
+        returns = evaluate(self.act, self._eval_env, seeds)
+        mean, std = float(returns.mean()), float(returns.std())
+        env_steps = self._env_loop.env_steps if self._env_loop is not None else self.global_step
+        seconds = self._env_loop.train_seconds if self._env_loop is not None else 0.0
+        self.eval_history.append(
+            {"env_steps": env_steps, "train_seconds": seconds, "return_mean": mean, "return_std": std}
+        )
+        # a logged "step" becomes the x-axis of this flush: eval curves are plotted against env steps
+        self.log_dict({"eval/return_mean": mean, "eval/return_std": std, "step": float(env_steps)}, batch_size=1)
+
+
+def _writes_logs_now(trainer: pl.Trainer) -> bool:
+    """Whether Lightning writes step metrics to the loggers after this training batch."""
+    return bool(trainer._logger_connector.should_update_logs)  # stable across Lightning 2.x
+
+
+def _check_hparams(**values: float) -> None:
+    """Rejects impossible hyperparameters at construction with a `ConfigError` naming the fix."""
+    if not (values["lr"] > 0 and math.isfinite(values["lr"])):
+        raise ConfigError(f"lr must be a positive finite number, got {values['lr']}")
+    if not 0.0 <= values["gamma"] <= 1.0:
+        raise ConfigError(f"gamma must be in [0, 1], got {values['gamma']}")
+    if values["target_update_interval"] < 0:
+        raise ConfigError(
+            f"target_update_interval must be >= 0 (0 = no target network), got {values['target_update_interval']}"
+        )
+    if values["eval_episodes"] < 0:
+        raise ConfigError(f"eval_episodes must be >= 0, got {values['eval_episodes']}")

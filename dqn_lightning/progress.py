@@ -1,0 +1,56 @@
+"""A progress bar that shows what the seed tutorial printed: episode, score, average, epsilon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import TQDMProgressBar
+from typing_extensions import override
+
+from dqn_lightning.env_loop import EnvLoop
+
+
+class EpisodeProgressBar(TQDMProgressBar):
+    """Lightning's TQDM bar, counting env steps against the budget, with the episode statistics."""
+
+    @override
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        loop = _env_loop(trainer)
+        if loop is not None and loop.total_timesteps is not None:
+            self.train_progress_bar.reset(total=loop.total_timesteps)
+            self.train_progress_bar.initial = 0
+            self.train_progress_bar.unit = " env steps"
+
+    @override
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        loop = _env_loop(trainer)
+        if loop is None or loop.total_timesteps is None:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+            return
+        # the bar counts env steps, refreshed at Lightning's refresh rate (in batches)
+        if self._should_update(trainer.fit_loop.epoch_loop.batch_progress.current.processed, None) or loop.done:
+            self.train_progress_bar.n = min(loop.env_steps, loop.total_timesteps)
+            self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
+            self.train_progress_bar.refresh()
+
+    @override
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, int | str | float]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        loop = _env_loop(trainer)
+        if loop is not None and loop.recent_returns:
+            metrics.update(
+                episode=loop.episodes,
+                score=f"{loop.recent_returns[-1]:.1f}",
+                avg30=f"{loop.mean_return(30):.1f}",
+                eps=f"{loop.epsilon:.3f}",
+            )
+        return metrics
+
+
+def _env_loop(trainer: pl.Trainer) -> EnvLoop | None:
+    return next((cb for cb in trainer.callbacks if isinstance(cb, EnvLoop)), None)  # type: ignore[attr-defined]

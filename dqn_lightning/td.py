@@ -1,0 +1,26 @@
+"""The Q-learning update as pure functions on tensors, testable with hand-made numbers."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def td_target(reward: Tensor, terminated: Tensor, next_q: Tensor, gamma: float) -> Tensor:
+    """Bellman target `r + gamma * (1 - terminated) * max_a next_q[a]`, shape `(batch,)`.
+
+    `next_q` is `(batch, n_actions)` from the target network (or the online network when no
+    target network is kept). Only `terminated` cuts the bootstrap: a transition cut by a time
+    limit (truncated) still bootstraps, because the state it reached is not terminal.
+    """
+    return reward + gamma * (1.0 - terminated) * next_q.max(dim=1).values
+
+
+def q_of_actions(q: Tensor, action: Tensor) -> Tensor:
+    """Q(s, a) for the taken actions: `(batch, n_actions)`, `(batch,)` int64 -> `(batch,)`."""
+    return q.gather(1, action.long().unsqueeze(1)).squeeze(1)
+
+
+def bellman_mse(q_taken: Tensor, target: Tensor) -> Tensor:
+    """Mean squared TD error; `target` must carry no gradient (semi-gradient Q-learning)."""
+    return F.mse_loss(q_taken, target)

@@ -1,0 +1,110 @@
+"""Train one preset over several seeds and tabulate how fast and how well each run solved.
+
+    python scripts/seed_table.py --preset cartpole --seeds 0 1 2 3 4 --threshold 475
+    python scripts/seed_table.py --preset seed-tutorial --seeds 0 1 2 3 4
+
+Per seed: env steps and training wall seconds to the first greedy evaluation at or above
+`--threshold`, the final evaluation, and the best checkpoint re-evaluated on
+`--reeval-episodes` fresh greedy episodes whose env seeds no training evaluation used. Extra
+flags after `--` go to train.py (e.g. `-- --total-timesteps 20000`). Prints a Markdown table
+and writes seed_table.json in `--out`. Runs one after another: time nothing else meanwhile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train import train
+
+from dqn_lightning import DQN, evaluate, make_vector_env
+from dqn_lightning.config import parse_config
+
+REEVAL_SEED_BASE = 1_000_000  # training evaluations draw 32-bit seeds from SeedSequence; these are apart
+
+
+def reevaluate(checkpoint: str, episodes: int) -> np.ndarray:
+    """Greedy returns of a saved policy on `episodes` fresh env seeds."""
+    model = DQN.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    env = make_vector_env(model.hparams["env_id"], min(episodes, 100))
+    try:
+        return evaluate(model.act, env, list(range(REEVAL_SEED_BASE, REEVAL_SEED_BASE + episodes)))
+    finally:
+        env.close()
+
+
+def first_reaching(evaluations: list[dict[str, float]], threshold: float) -> dict[str, float] | None:
+    return next((row for row in evaluations if row["return_mean"] >= threshold), None)
+
+
+def row_for_seed(
+    preset: str, seed: int, extra: list[str], threshold: float, episodes: int, out: Path
+) -> dict[str, Any]:
+    config = parse_config(["--preset", preset, "--seed", str(seed), "--logdir", str(out / "runs"), *extra])
+    summary = train(config)
+    hit = first_reaching(summary["evaluations"], threshold)
+    reeval = reevaluate(summary["best_checkpoint"], episodes) if summary["best_checkpoint"] else None
+    return {
+        "seed": seed,
+        "steps_to_threshold": hit["env_steps"] if hit else None,
+        "seconds_to_threshold": round(hit["train_seconds"], 1) if hit else None,
+        "final_eval_mean": summary["final_eval_return_mean"],
+        "best_reeval_mean": float(reeval.mean()) if reeval is not None else None,
+        "best_reeval_std": float(reeval.std()) if reeval is not None else None,
+        "return_mean_last_30": summary["return_mean_last_30"],
+        "episodes": summary["episodes"],
+        "env_steps": summary["env_steps"],
+        "train_seconds": summary["train_seconds"],
+        "summary": summary,
+    }
+
+
+def markdown(rows: list[dict[str, Any]], threshold: float, episodes: int) -> str:
+    lines = [
+        f"| seed | env steps to {threshold:g} | seconds to {threshold:g} | final eval "
+        f"| best ckpt, {episodes} fresh episodes | last-30 training mean | episodes | env steps | train s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        reeval = (
+            f"{r['best_reeval_mean']:.1f} ± {r['best_reeval_std']:.1f}" if r["best_reeval_mean"] is not None else "-"
+        )
+        lines.append(
+            f"| {r['seed']} | {r['steps_to_threshold'] or 'not reached'} | {r['seconds_to_threshold'] or '-'} "
+            f"| {_fmt(r['final_eval_mean'])} | {reeval} | {_fmt(r['return_mean_last_30'])} | {r['episodes']} "
+            f"| {r['env_steps']} | {r['train_seconds']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="cartpole")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--threshold", type=float, default=475.0)
+    parser.add_argument("--reeval-episodes", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=Path("lightning_logs/seed_table"))
+    parser.add_argument("extra", nargs="*", help="flags passed on to train.py (after --)")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = [
+        row_for_seed(args.preset, s, args.extra, args.threshold, args.reeval_episodes, args.out) for s in args.seeds
+    ]
+    table = markdown(rows, args.threshold, args.reeval_episodes)
+    print(f"\npreset {args.preset}, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)\n\n{table}")
+    (args.out / "seed_table.json").write_text(json.dumps({"preset": args.preset, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

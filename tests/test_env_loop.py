@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from conftest import quiet_trainer
+from toy_envs import chain
+
+from dqn_lightning import DQN, ConfigError, EnvLoop, ReplayBuffer, replay_dataloader
+
+NO_LOGGING = SimpleNamespace(is_global_zero=True, loggers=[])
+
+
+def started_loop(max_steps: int = 4, num_envs: int = 1) -> EnvLoop:
+    loop = EnvLoop(
+        lambda: chain(max_steps),
+        ReplayBuffer(100, (2,)),
+        total_timesteps=100,
+        learning_starts=0,
+        num_envs=num_envs,
+        seed=0,
+    )
+    loop.setup(NO_LOGGING, SimpleNamespace(), "fit")  # type: ignore[arg-type]
+    loop.on_fit_start(NO_LOGGING, SimpleNamespace())  # type: ignore[arg-type]
+    return loop
+
+
+def test_terminated_and_truncated_transitions_by_hand() -> None:
+    loop = started_loop(max_steps=4)
+    # episode 0: actions 0,0,0,0 -> truncated by the time limit at t=4 (not terminated)
+    # episode 1: actions 0,1     -> terminated at t=2
+    for action in [0, 0, 0, 0, 0, 1, 0]:
+        loop._step(NO_LOGGING, np.array([action]))  # type: ignore[arg-type]
+    b = loop.buffer
+    obs, next_obs = b.obs[:7].tolist(), b.next_obs[:7].tolist()
+    assert obs == [[0, 0], [1, 0], [2, 0], [3, 0], [0, 1], [1, 1], [0, 2]]
+    # the truncated step keeps its true last observation [4, 0], not the reset one [0, 1]
+    assert next_obs == [[1, 0], [2, 0], [3, 0], [4, 0], [1, 1], [2, 1], [1, 2]]
+    assert b.terminated[:7].tolist() == [0, 0, 0, 0, 0, 1, 0]  # truncation still bootstraps
+    assert loop.episodes == 2 and list(loop.recent_returns) == [4.0, 2.0] and list(loop.recent_lengths) == [4, 2]
+    assert loop.env_steps == 7
+
+
+def test_vector_envs_add_one_transition_each_per_step() -> None:
+    loop = started_loop(max_steps=3, num_envs=2)
+    for _ in range(3):
+        loop._step(NO_LOGGING, np.array([0, 0]))  # type: ignore[arg-type]
+    assert loop.env_steps == 6 and len(loop.buffer) == 6 and loop.episodes == 2
+    assert loop.buffer.next_obs[4:6, 0].tolist() == [3, 3]  # both sub-envs' true last observations
+
+
+def test_epsilon_follows_env_steps() -> None:
+    loop = EnvLoop(
+        "CartPole-v1",
+        ReplayBuffer(10, (4,)),
+        total_timesteps=10_000,
+        exploration_fraction=0.1,
+        eps_start=1.0,
+        eps_end=0.05,
+    )
+    for steps, expected in [(0, 1.0), (500, 0.525), (1000, 0.05), (9000, 0.05)]:
+        loop.env_steps = steps
+        assert loop.epsilon == pytest.approx(expected)
+
+
+def fit_small(tmp_path: Path, total: int = 700, learning_starts: int = 200, train_freq: int = 3) -> tuple[EnvLoop, DQN]:
+    pl.seed_everything(0, verbose=False)
+    model = DQN.from_env("CartPole-v1", hidden_sizes=(32,), eval_episodes=0)
+    buffer = ReplayBuffer(10_000, (4,), seed=0)
+    loop = EnvLoop(
+        "CartPole-v1", buffer, total_timesteps=total, learning_starts=learning_starts, train_freq=train_freq, seed=0
+    )
+    quiet_trainer(tmp_path, [loop]).fit(model, replay_dataloader(buffer, 32))
+    return loop, model
+
+
+def test_fills_buffer_counts_episodes_and_stops_at_budget(tmp_path: Path) -> None:
+    loop, model = fit_small(tmp_path)
+    assert loop.env_steps == 700 and len(loop.buffer) == 700  # exactly the budget
+    # 200 warm-up steps, then 3 env steps per training batch: 500 / 3 -> 167 batches
+    assert model.global_step == 167
+    ended = int(loop.buffer.terminated[:700].sum())  # CartPole's episodes here all end by falling
+    assert loop.episodes == ended > 10
+    assert sum(loop.recent_lengths) <= 700
+
+
+def test_state_dict_round_trip(tmp_path: Path) -> None:
+    loop, _ = fit_small(tmp_path, total=400)
+    state = loop.state_dict()
+    fresh = EnvLoop("CartPole-v1", ReplayBuffer(10_000, (4,)), total_timesteps=400, seed=123)
+    fresh.load_state_dict(state)
+    assert (fresh.env_steps, fresh.episodes) == (loop.env_steps, loop.episodes)
+    assert list(fresh.recent_returns) == list(loop.recent_returns)
+    assert fresh.rng.random() == loop.rng.random()  # same exploration draws from here on
+    assert fresh.buffer.state_dict()["pos"] == loop.buffer.pos
+
+
+def test_module_without_env_loop_fails_clearly(tmp_path: Path) -> None:
+    model = DQN.from_env("CartPole-v1", eval_episodes=0)
+    buffer = ReplayBuffer(100, (4,))
+    with pytest.raises(RuntimeError, match="add the env-stepping callback"):
+        quiet_trainer(tmp_path, []).fit(model, replay_dataloader(buffer, 8))
+
+
+def test_empty_buffer_fails_clearly(tmp_path: Path) -> None:
+    model = DQN.from_env("CartPole-v1", eval_episodes=0)
+    loop = EnvLoop("CartPole-v1", ReplayBuffer(100, (4,)), total_timesteps=100, learning_starts=50)
+    other = ReplayBuffer(100, (4,))  # not the loop's buffer: stays empty
+    with pytest.raises(RuntimeError, match="fewer than one batch"):
+        quiet_trainer(tmp_path, [loop]).fit(model, replay_dataloader(other, 8))
+
+
+def test_mismatched_env_is_a_config_error(tmp_path: Path) -> None:
+    model = DQN.from_env("Acrobot-v1", eval_episodes=0)  # 3 actions, 6-dim observations
+    loop = EnvLoop("CartPole-v1", ReplayBuffer(100, (6,)), total_timesteps=100, learning_starts=50)
+    with pytest.raises(ConfigError, match="observations of shape"):
+        quiet_trainer(tmp_path, [loop]).fit(model, replay_dataloader(loop.buffer, 8))
+
+
+def test_act_is_greedy_at_epsilon_zero_and_random_at_one() -> None:
+    torch.manual_seed(0)
+    model = DQN((4,), 2, hidden_sizes=(8,))
+    obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    greedy = model.q_network(torch.from_numpy(obs)).argmax(1).numpy()
+    assert np.array_equal(model.act(obs, 0.0), greedy)
+    random_actions = model.act(obs, 1.0, np.random.default_rng(0))
+    reference = np.random.default_rng(0)
+    reference.random(64)  # act draws the explore mask first, then the random actions
+    assert np.array_equal(random_actions, reference.integers(2, size=64))
+    mixed = model.act(obs, 0.5, np.random.default_rng(1))
+    explore = np.random.default_rng(1).random(64) < 0.5
+    assert np.array_equal(mixed[~explore], greedy[~explore])  # non-exploring rows stay greedy

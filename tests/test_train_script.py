@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
+
+
+def run_train(*flags: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([*TRAIN, *flags], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_tiny_run_writes_events_checkpoints_and_summary(tmp_path: Path) -> None:
+    result = run_train(
+        "--train-freq",
+        "1",
+        "--gradient-steps",
+        "1",
+        "--total-timesteps",
+        "1200",
+        "--learning-starts",
+        "200",
+        "--eval-interval",
+        "400",
+        "--eval-episodes",
+        "3",
+        "--logdir",
+        "logs",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = tmp_path / "logs" / "CartPole-v1" / "version_0"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_steps"] == 1200 and summary["gradient_steps"] == 1000
+    assert summary["episodes"] > 0 and summary["final_eval_return_mean"] is not None
+    assert Path(summary["last_checkpoint"]).is_file() and Path(summary["best_checkpoint"]).is_file()
+    assert "Summary" in result.stdout and "return_mean_last_100" in result.stdout
+
+    events = EventAccumulator(str(run_dir)).Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {
+        "train/loss",
+        "train/q_mean",
+        "train/epsilon",
+        "perf/sps",
+        "rollout/episode_return",
+        "rollout/episode_length",
+        "eval/return_mean",
+        "eval/return_std",
+    } <= tags
+    # rollout and eval curves are plotted against env steps, train/ against gradient steps
+    assert [e.step for e in events.Scalars("eval/return_mean")] == [600, 1000, 1200]
+    assert max(e.step for e in events.Scalars("rollout/episode_return")) <= 1200
+    assert max(e.step for e in events.Scalars("train/loss")) < 1000
+    assert (run_dir / "hparams.yaml").read_text().count("env_id: CartPole-v1") == 1
+
+
+def test_seed_tutorial_preset_runs_its_episode_budget(tmp_path: Path) -> None:
+    result = run_train(
+        "--preset", "seed-tutorial", "--max-episodes", "5", "--eval-episodes", "2", "--logdir", "logs", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "logs" / "CartPole-v0" / "version_0" / "summary.json").read_text())
+    assert summary["episodes"] == 5
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--env", "NoSuchEnv-v0"], "unknown env id 'NoSuchEnv-v0'"),
+        (["--env", "Pendulum-v1"], "Box action space; DQN needs a Discrete one"),
+        (["--batch-size", "many"], "batch_size"),
+        (["--learning-starts", "10"], "raise --learning-starts to at least 64"),
+        (["--preset", "pong9000"], "unknown preset 'pong9000'"),
+        (["--gamma", "2"], "gamma must be in [0, 1]"),
+        (["--no-such-flag", "1"], "unrecognized arguments"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, flags: list[str], message: str) -> None:
+    result = run_train(*flags, "--logdir", "logs", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("train.py: error:"), result.stderr
+    assert not (tmp_path / "logs").exists()  # nothing written
+
+
+def test_config_file_and_flag_precedence(tmp_path: Path) -> None:
+    from dqn_lightning.config import parse_config
+
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text("lr: 0.01\nbatch-size: 32\nhidden_sizes: [16, 16]\n")
+    config = parse_config(["--config", str(config_file), "--lr", "0.002"])
+    assert (config.lr, config.batch_size, config.hidden_sizes) == (0.002, 32, (16, 16))
+    assert config.env == "CartPole-v1"  # from the default preset
+    config_file.write_text("lr: 0.01\nlearning_rate: 3\n")
+    from dqn_lightning import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown setting"):
+        parse_config(["--config", str(config_file)])
