@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from dqn_lightning.buffer import ReplayBatch
+from dqn_lightning.checkpoints import read_checkpoint
 from dqn_lightning.env_loop import EnvLoop
 from dqn_lightning.envs import env_spaces, make_vector_env
 from dqn_lightning.errors import ConfigError
@@ -88,6 +90,26 @@ class DQN(pl.LightningModule):
         """Builds a module sized for `env_id`'s spaces (a `ConfigError` if DQN cannot act there)."""
         spaces = env_spaces(env_id)
         return cls(obs_shape=spaces.obs_shape, n_actions=spaces.n_actions, env_id=env_id, **hparams)
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls,
+        checkpoint_path: str | Path,
+        map_location: Any = None,
+        hparams_file: str | Path | None = None,
+        strict: bool | None = None,
+        weights_only: bool = True,
+        **kwargs: Any,
+    ) -> DQN:
+        """Lightning's loader, after checking that the file is a DQN checkpoint of ours.
+
+        A missing, truncated or foreign file raises a one-line `ConfigError` instead of a
+        traceback from deep inside torch; loading is weights-only, so no code in the file runs.
+        """
+        read_checkpoint(checkpoint_path)
+        return super().load_from_checkpoint(  # type: ignore[return-value]
+            checkpoint_path, map_location, hparams_file, strict, weights_only=weights_only, **kwargs
+        )
 
     # ---- acting -------------------------------------------------------------------------------
 

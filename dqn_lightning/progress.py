@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytorch_lightning as pl
@@ -12,7 +13,17 @@ from dqn_lightning.env_loop import EnvLoop
 
 
 class EpisodeProgressBar(TQDMProgressBar):
-    """Lightning's TQDM bar, counting env steps against the budget, with the episode statistics."""
+    """Lightning's TQDM bar, counting env steps against the budget, with the episode statistics.
+
+    Args:
+        min_seconds: least wall time between redraws of the training bar.
+        process_position: as in `TQDMProgressBar`, for several bars in one terminal.
+    """
+
+    def __init__(self, min_seconds: float = 0.5, process_position: int = 0) -> None:
+        super().__init__(process_position=process_position)
+        self.min_seconds = min_seconds
+        self._last_draw = 0.0
 
     @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -31,8 +42,10 @@ class EpisodeProgressBar(TQDMProgressBar):
         if loop is None or loop.total_timesteps is None:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
             return
-        # the bar counts env steps, refreshed at Lightning's refresh rate (in batches)
-        if self._should_update(trainer.fit_loop.epoch_loop.batch_progress.current.processed, None) or loop.done:
+        # redrawn by wall time, not every N batches: a batch may be 1 or 256 env steps
+        now = time.monotonic()
+        if now - self._last_draw >= self.min_seconds or loop.done:
+            self._last_draw = now
             self.train_progress_bar.n = min(loop.env_steps, loop.total_timesteps)
             self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
             self.train_progress_bar.refresh()

@@ -83,7 +83,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         limit_val_batches=None if config.eval_episodes > 0 else 0,
         num_sanity_val_steps=0,
         logger=logger,
-        callbacks=[env_loop, checkpoint, EpisodeProgressBar(refresh_rate=50)],
+        callbacks=[env_loop, checkpoint, EpisodeProgressBar()],
         log_every_n_steps=max(1, 1_000 // config.train_freq),
     )
     logger.log_hyperparams(dataclasses.asdict(config))

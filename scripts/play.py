@@ -1,0 +1,90 @@
+"""Watch a trained agent play, as the seed tutorial did at its end.
+
+    python scripts/play.py --checkpoint lightning_logs/CartPole-v1/version_0/checkpoints/last.ckpt
+    python scripts/play.py --checkpoint last --episodes 5 --video videos/    # MP4s, no display needed
+    python scripts/play.py --checkpoint PATH --render human                  # a window, if there is a display
+
+Loads the policy with `DQN.load_from_checkpoint` alone (weights-only: no code in the file runs),
+plays greedy games (`--epsilon` adds exploration), prints `Game N Score: S` per game and the
+mean ± std at the end. The env defaults to the one stored in the checkpoint. `--checkpoint last`
+takes the newest last.ckpt under lightning_logs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from gymnasium.wrappers import RecordVideo
+
+from dqn_lightning import DQN, ConfigError, make_env
+from dqn_lightning.checkpoints import check_env_matches
+
+
+def newest_last_checkpoint(root: Path = Path("lightning_logs")) -> Path:
+    candidates = sorted(root.glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise ConfigError(f"--checkpoint last: no last.ckpt under {root}/; train first or pass a path")
+    return candidates[-1]
+
+
+def play(
+    checkpoint: str, episodes: int, env_id: str | None, seed: int, render: str, video: str | None, epsilon: float
+) -> np.ndarray:
+    """Plays `episodes` games and returns their scores."""
+    path = newest_last_checkpoint() if checkpoint == "last" else Path(checkpoint)
+    model = DQN.load_from_checkpoint(path, map_location="cpu").eval()
+    env_id = env_id or model.hparams["env_id"]
+    if env_id is None:
+        raise ConfigError(f"{path} stores no env id: pass --env")
+    check_env_matches(dict(model.hparams), env_id, path)
+    if render == "human" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise ConfigError("--render human needs a display and none is set (DISPLAY is empty); use --video DIR")
+    env = make_env(env_id, render_mode="rgb_array" if video else ("human" if render == "human" else None))
+    if video:
+        env = RecordVideo(env, video, episode_trigger=lambda _: True, name_prefix="game", disable_logger=True)
+    rng = np.random.default_rng(seed)
+    scores = []
+    try:
+        for game in range(1, episodes + 1):
+            obs, _ = env.reset(seed=seed + game)
+            score, ended = 0.0, False
+            while not ended:
+                action = int(model.act(obs[None], epsilon, rng)[0])
+                obs, reward, terminated, truncated, _ = env.step(action)
+                score += float(reward)
+                ended = terminated or truncated
+            print(f"Game {game} Score: {score}", flush=True)
+            scores.append(score)
+    finally:
+        env.close()
+    result = np.array(scores)
+    print(f"Mean score over {episodes} games: {result.mean():.1f} ± {result.std():.1f}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="a .ckpt path, or 'last' for the newest run's")
+    parser.add_argument("--episodes", type=int, default=5, help="games to play")
+    parser.add_argument("--env", default=None, help="env id (default: the checkpoint's)")
+    parser.add_argument("--seed", type=int, default=0, help="game i resets the env with seed + i")
+    parser.add_argument("--render", choices=["human", "none"], default="none", help="show a window (needs a display)")
+    parser.add_argument("--video", default=None, help="folder for one MP4 per game (headless)")
+    parser.add_argument("--epsilon", type=float, default=0.0, help="exploration rate while playing")
+    args = parser.parse_args(argv)
+    try:
+        if args.episodes < 1 or not 0.0 <= args.epsilon <= 1.0:
+            raise ConfigError("--episodes must be >= 1 and --epsilon in [0, 1]")
+        play(args.checkpoint, args.episodes, args.env, args.seed, args.render, args.video, args.epsilon)
+    except ConfigError as err:
+        print(f"play.py: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
