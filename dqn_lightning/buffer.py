@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -102,3 +104,48 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.pos, self.size = int(state["pos"]), int(state["size"])
         self.rng.bit_generator.state = state["rng"]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the preallocated arrays, in bytes."""
+        return sum(a.nbytes for a in (self.obs, self.next_obs, self.action, self.reward, self.terminated))
+
+    def save(self, path: str | Path) -> None:
+        """Writes the stored transitions to an `.npz` file, atomically (temp file, then rename).
+
+        Plain arrays only (loadable with `allow_pickle=False`), so a crash mid-save leaves the
+        previous file intact and loading the file can never run code.
+        """
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        n = self.size
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                obs=self.obs[:n],
+                next_obs=self.next_obs[:n],
+                action=self.action[:n],
+                reward=self.reward[:n],
+                terminated=self.terminated[:n],
+                pos=np.int64(self.pos),
+            )
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def load(self, path: str | Path) -> None:
+        """Reads transitions written by `save` into this buffer (same capacity and observation shape)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in ("obs", "next_obs", "action", "reward", "terminated", "pos")}
+        except (OSError, ValueError, KeyError) as err:
+            raise ValueError(f"{path} is not a readable replay buffer file ({err})") from None
+        n = arrays["obs"].shape[0]
+        if n > self.capacity or arrays["obs"].shape[1:] != self.obs.shape[1:]:
+            raise ValueError(
+                f"{path} holds {n} observations of shape {arrays['obs'].shape[1:]}; this buffer takes "
+                f"{self.capacity} of shape {self.obs.shape[1:]}"
+            )
+        for key in ("obs", "next_obs", "action", "reward", "terminated"):
+            getattr(self, key)[:n] = arrays[key]
+        self.size, self.pos = n, int(arrays["pos"])

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
+from lightning_fabric.plugins import TorchCheckpointIO
+from typing_extensions import override
 
 from dqn_lightning.envs import env_spaces
 from dqn_lightning.errors import ConfigError
@@ -45,3 +49,32 @@ def check_env_matches(hparams: dict[str, Any], env_id: str, path: str | Path = "
             f"({hparams.get('env_id')}), but {env_id} has {spaces.obs_shape} and {spaces.n_actions}: "
             "use the env it was trained on"
         )
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file and renames it into place.
+
+    A crash or kill during a save leaves the previous file whole, never a truncated one.
+    Use as `Trainer(plugins=[AtomicCheckpointIO()])`.
+    """
+
+    @override
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+def checkpoint_dir(trainer: pl.Trainer) -> Path:
+    """Where this run's checkpoints (and the replay files beside them) go."""
+    dirpath = getattr(trainer.checkpoint_callback, "dirpath", None)
+    return Path(dirpath) if dirpath else Path(trainer.default_root_dir) / "checkpoints"
+
+
+def latest_checkpoint(logdir: str | Path) -> Path:
+    """The newest checkpoint file of the newest run under `logdir` (for `--resume last`)."""
+    checkpoints = sorted(Path(logdir).glob("**/checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not checkpoints:
+        raise ConfigError(f"--resume last: no checkpoint under {logdir}/; train first or pass a .ckpt path")
+    return checkpoints[-1]

@@ -13,15 +13,17 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn, get_type_hints
+from typing import Any, Literal, NoReturn, get_type_hints
 
 import docstring_parser
 import yaml
 from jsonargparse import ArgumentParser
 
+from dqn_lightning.checkpoints import latest_checkpoint, read_checkpoint
 from dqn_lightning.errors import ConfigError
 
 PRESET_DIR = Path(__file__).parent / "presets"
+RUN_CONFIG = "config.yaml"
 
 
 @dataclass
@@ -80,13 +82,20 @@ class TrainConfig:
     """Extra wall-time limit, DD:HH:MM:SS (Lightning's max_time)."""
     torch_threads: int | None = 1
     """CPU threads for torch; 1 is fastest for small networks (null: torch's default)."""
+    checkpoint_interval: int | None = None
+    """Env steps between periodic checkpoints, kept besides last and best (null: none)."""
+    save_buffer: Literal["auto", "always", "never"] = "auto"
+    """Save the replay buffer beside checkpoints for exact resume (auto: if it is at most 1 GiB)."""
+    resume: str | None = None
+    """Continue a run from this checkpoint, or 'last' for the newest one under --logdir."""
 
     def validate(self) -> None:
         """Raises `ConfigError` for settings that cannot work together."""
         _positive(self, "batch_size", "buffer_size", "train_freq", "gradient_steps", "eval_interval")
         if self.total_timesteps is None and self.max_episodes is None:
             raise ConfigError("give a budget: --total-timesteps or --max-episodes")
-        _positive(self, *(name for name in ("total_timesteps", "max_episodes") if getattr(self, name) is not None))
+        optional = ("total_timesteps", "max_episodes", "checkpoint_interval")
+        _positive(self, *(name for name in optional if getattr(self, name) is not None))
         for name in ("lr", "gamma", "eps_start", "eps_end", "exploration_fraction"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"--{_flag(name)} must be a finite number, got {getattr(self, name)}")
@@ -173,17 +182,44 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default="cartpole")
     pre.add_argument("--config", default=None)
+    pre.add_argument("--resume", default=None)
+    pre.add_argument("--logdir", default="lightning_logs")
     known, _ = pre.parse_known_args(argv)
     if known.preset not in presets():
         raise ConfigError(f"unknown preset {known.preset!r}; choose one of: {', '.join(presets())}")
     layered = _as_flags(load_settings(PRESET_DIR / f"{known.preset}.yaml", "preset"))
+    resume_flags: list[str] = []
+    if known.resume is not None:
+        # a resumed run starts from the settings the run was started with (its config.yaml)
+        checkpoint = latest_checkpoint(known.logdir) if known.resume == "last" else Path(known.resume)
+        read_checkpoint(checkpoint)
+        saved = run_dir_of(checkpoint) / RUN_CONFIG
+        if saved.is_file():
+            layered = _as_flags(load_settings(saved, "run config"))
+        resume_flags = ["--resume", str(checkpoint)]
     if known.config is not None:
         layered += _as_flags(load_settings(Path(known.config), "config file"))
-    namespace = build_parser().parse_args(layered + list(argv if argv is not None else _sys_argv()))
+    namespace = build_parser().parse_args(layered + list(argv if argv is not None else _sys_argv()) + resume_flags)
     values = {field.name: getattr(namespace, field.name) for field in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**values)
     config.validate()
     return config
+
+
+def save_run_config(config: TrainConfig, run_dir: str | Path) -> Path:
+    """Writes the run's settings as `config.yaml`, which `--resume` starts from."""
+    values = dataclasses.asdict(config)
+    values["resume"] = None
+    values["hidden_sizes"] = list(config.hidden_sizes)
+    path = Path(run_dir) / RUN_CONFIG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
+    return path
+
+
+def run_dir_of(checkpoint: str | Path) -> Path:
+    """`<logdir>/<env>/version_N` for a checkpoint at `<run dir>/checkpoints/<file>.ckpt`."""
+    return Path(checkpoint).resolve().parent.parent
 
 
 def _sys_argv() -> list[str]:

@@ -9,12 +9,31 @@ from torch.utils.data import DataLoader, IterableDataset
 from dqn_lightning.buffer import ReplayBatch, ReplayBuffer
 
 
-class ReplayDataset(IterableDataset[ReplayBatch]):
-    """Yields batches sampled from a live replay buffer, forever.
+class DeferredBatch:
+    """A batch not drawn yet: `draw()` samples it. `DQN.on_before_batch_transfer` calls it.
 
-    Each item stacks `gradient_steps` independent minibatches: tensors have shape
+    Lightning fetches one batch ahead of the one it trains on. Sampled at fetch time, batch
+    i+1 would be drawn before the env steps of batch i, and a checkpoint would hold a sampler
+    state one draw ahead of its data, so a resumed run would sample differently. Deferring the
+    draw to just before the batch is used makes sampling happen at a fixed point of each step.
+    """
+
+    __slots__ = ("dataset",)
+
+    def __init__(self, dataset: ReplayDataset) -> None:
+        self.dataset = dataset
+
+    def draw(self) -> ReplayBatch:
+        return self.dataset.draw()
+
+
+class ReplayDataset(IterableDataset[DeferredBatch]):
+    """Yields batches from a live replay buffer, forever.
+
+    Each batch stacks `gradient_steps` independent minibatches: tensors have shape
     `(gradient_steps, batch_size, ...)`, and `DQN.training_step` takes one gradient step per
     minibatch, so Lightning's per-step cost is paid once per `gradient_steps` updates.
+    Items are `DeferredBatch`es that `DQN` draws just before use (see there for why).
 
     Use it with `DataLoader(batch_size=None, num_workers=0)` (see `replay_dataloader`): the
     batches are already made, and a worker process would read a stale copy of the buffer.
@@ -27,17 +46,21 @@ class ReplayDataset(IterableDataset[ReplayBatch]):
         self.batch_size = batch_size
         self.gradient_steps = gradient_steps
 
-    def __iter__(self) -> Iterator[ReplayBatch]:
+    def __iter__(self) -> Iterator[DeferredBatch]:
+        while True:
+            yield DeferredBatch(self)
+
+    def draw(self) -> ReplayBatch:
+        """Samples one stacked batch now."""
         if len(self.buffer) < self.batch_size:
             raise RuntimeError(
                 f"the replay buffer holds {len(self.buffer)} transitions, fewer than one batch of "
                 f"{self.batch_size}: add the EnvLoop callback, which fills the buffer at fit start, "
                 f"with learning_starts >= {self.batch_size}"
             )
-        while True:
-            yield self.buffer.sample(self.batch_size, num_batches=self.gradient_steps)
+        return self.buffer.sample(self.batch_size, num_batches=self.gradient_steps)
 
 
-def replay_dataloader(buffer: ReplayBuffer, batch_size: int, gradient_steps: int = 1) -> DataLoader[ReplayBatch]:
+def replay_dataloader(buffer: ReplayBuffer, batch_size: int, gradient_steps: int = 1) -> DataLoader[DeferredBatch]:
     """The DataLoader to pass as `trainer.fit(model, train_dataloaders=...)`."""
     return DataLoader(ReplayDataset(buffer, batch_size, gradient_steps), batch_size=None, num_workers=0)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import time
+import warnings
 from collections import deque
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pytorch_lightning as pl
@@ -12,6 +16,7 @@ from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
 from dqn_lightning.buffer import ReplayBuffer
+from dqn_lightning.checkpoints import checkpoint_dir
 from dqn_lightning.envs import EnvFactory, make_vector_env
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.schedules import linear_schedule
@@ -44,8 +49,12 @@ class EnvLoop(Callback):
         eps_start, eps_end: epsilon at env step 0 and at the end of the decay.
         exploration_fraction: decay length as a fraction of `total_timesteps`.
         exploration_steps: decay length in env steps; overrides `exploration_fraction`.
-        seed: seeds the envs (`seed + i` for env i) and the exploration draws.
+        seed: seeds every episode's env reset and the exploration draws (None: a random seed,
+            still recorded so a resumed run replays the same episodes).
         log_interval: env steps between `train/epsilon` and `perf/sps` log points.
+        save_buffer: write the replay buffer beside each checkpoint (`auto`: when it holds at most
+            `buffer_limit_bytes`), so that a resumed run continues exactly.
+        buffer_limit_bytes: size limit for `save_buffer="auto"`.
 
     Example:
         >>> buffer = ReplayBuffer(10_000, obs_shape=(4,))
@@ -69,6 +78,8 @@ class EnvLoop(Callback):
         exploration_steps: int | None = None,
         seed: int | None = None,
         log_interval: int = 1_000,
+        save_buffer: Literal["auto", "always", "never"] = "auto",
+        buffer_limit_bytes: int = 1 << 30,
     ) -> None:
         if total_timesteps is None and max_episodes is None:
             raise ConfigError("give a budget: total_timesteps or max_episodes")
@@ -87,6 +98,8 @@ class EnvLoop(Callback):
             raise ConfigError("learning_starts and exploration_steps must be >= 0")
         if not (0.0 <= eps_end <= 1.0 and 0.0 <= eps_start <= 1.0 and 0.0 <= exploration_fraction <= 1.0):
             raise ConfigError("eps_start, eps_end and exploration_fraction must lie in [0, 1]")
+        if save_buffer not in ("auto", "always", "never"):
+            raise ConfigError(f"save_buffer must be auto, always or never, got {save_buffer!r}")
         self.env_source = env
         self.buffer = buffer
         self.total_timesteps = total_timesteps
@@ -98,9 +111,11 @@ class EnvLoop(Callback):
         self.exploration_steps = (
             exploration_steps if exploration_steps is not None else int(exploration_fraction * (total_timesteps or 0))
         )
-        self.seed = seed
+        self.seed = seed if seed is not None else secrets.randbits(31)
         self.log_interval = log_interval
-        self.rng = np.random.default_rng(seed)
+        self.save_buffer = save_buffer
+        self.buffer_limit_bytes = buffer_limit_bytes
+        self.rng = np.random.default_rng(self.seed)
         self.env: Any = None
         # counters: all saved by state_dict
         self.env_steps = 0
@@ -108,9 +123,17 @@ class EnvLoop(Callback):
         self.train_seconds = 0.0  # wall time in fit, evaluation excluded
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_lengths: deque[int] = deque(maxlen=100)
+        # the episode in progress in each env: enough to rebuild it on resume (see _replay_envs)
+        self.episode_index = np.zeros(num_envs, dtype=np.int64)  # episodes started per env, minus 1
+        self.episode_actions: list[list[int]] = [[] for _ in range(num_envs)]
+        self.episode_return = np.zeros(num_envs)
+        self.episode_length = np.zeros(num_envs, dtype=np.int64)
+        self._restored = False
+        self._buffer_file: str | None = None  # replay file of the checkpoint we resumed from
         self._next_log = log_interval
         self._clock: float | None = None
         self._sps_mark = (0, 0.0)
+        self._obs: np.ndarray | None = None
 
     @property
     def epsilon(self) -> float:
@@ -145,12 +168,15 @@ class EnvLoop(Callback):
             )
 
     @override
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        seeds = None if self.seed is None else [self.seed + i for i in range(self.num_envs)]
-        self._obs, _ = self.env.reset(seed=seeds)
-        self._episode_return = np.zeros(self.num_envs)
-        self._episode_length = np.zeros(self.num_envs, dtype=np.int64)
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # on_train_start, not on_fit_start: it runs after Lightning restored a checkpoint.
+        # The dataloader's first batch is drawn after this (DeferredBatch), from a full buffer.
         self._start_clock()
+        if self._restored:
+            self._load_buffer(trainer)
+            self._replay_envs()
+        else:
+            self._obs, _ = self.env.reset(seed=[self._episode_seed(i) for i in range(self.num_envs)])
         n_actions = self.env.single_action_space.n
         while self.env_steps < self.learning_starts:
             self._step(trainer, self.rng.integers(n_actions, size=self.num_envs))
@@ -197,57 +223,140 @@ class EnvLoop(Callback):
         return {
             "env_steps": self.env_steps,
             "episodes": self.episodes,
-            "train_seconds": self.train_seconds,
+            "train_seconds": self._elapsed(),
             "recent_returns": list(self.recent_returns),
             "recent_lengths": list(self.recent_lengths),
             "rng": self.rng.bit_generator.state,
+            "seed": self.seed,
+            "episode_index": self.episode_index.tolist(),
+            "episode_actions": [list(a) for a in self.episode_actions],
+            "episode_return": self.episode_return.tolist(),
+            "episode_length": self.episode_length.tolist(),
+            "next_log": self._next_log,
             "buffer": self.buffer.state_dict(),
+            "buffer_file": self._buffer_name() if self._should_save_buffer() else None,
         }
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if len(state_dict.get("episode_index", [])) not in (0, self.num_envs):
+            raise ConfigError(
+                f"the checkpoint ran {len(state_dict['episode_index'])} envs, this run has num_envs={self.num_envs}"
+            )
         self.env_steps = state_dict["env_steps"]
         self.episodes = state_dict["episodes"]
         self.train_seconds = state_dict.get("train_seconds", 0.0)
         self.recent_returns.extend(state_dict.get("recent_returns", []))
         self.recent_lengths.extend(state_dict.get("recent_lengths", []))
         self.rng.bit_generator.state = state_dict["rng"]
+        self.seed = state_dict.get("seed", self.seed)
+        if "episode_index" in state_dict:
+            self.episode_index = np.asarray(state_dict["episode_index"], dtype=np.int64)
+            self.episode_actions = [list(a) for a in state_dict["episode_actions"]]
+            self.episode_return = np.asarray(state_dict["episode_return"], dtype=np.float64)
+            self.episode_length = np.asarray(state_dict["episode_length"], dtype=np.int64)
+        self._next_log = state_dict.get("next_log", self.log_interval)
         if "buffer" in state_dict:
             self.buffer.load_state_dict(state_dict["buffer"])
-        self._next_log = (self.env_steps // self.log_interval + 1) * self.log_interval
+        self._buffer_file = state_dict.get("buffer_file")
+        self._restored = True
+
+    @override
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if not self._should_save_buffer() or not trainer.is_global_zero:
+            return
+        folder = checkpoint_dir(trainer)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / self._buffer_name()
+        if not path.exists():  # last.ckpt and best-*.ckpt saved at one env step share one file
+            self.buffer.save(path)
+            _prune_buffers(folder, keep=path)
+
+    # ---- resume helpers -----------------------------------------------------------------------
+
+    def _should_save_buffer(self) -> bool:
+        return self.save_buffer == "always" or (
+            self.save_buffer == "auto" and self.buffer.nbytes <= self.buffer_limit_bytes
+        )
+
+    def _buffer_name(self) -> str:
+        return f"replay-envstep{self.env_steps}.npz"
+
+    def _load_buffer(self, trainer: pl.Trainer) -> None:
+        """Reads the replay file saved with the resumed checkpoint, or starts the buffer afresh."""
+        candidates = []
+        if self._buffer_file is not None:
+            if trainer.ckpt_path:
+                candidates.append(Path(trainer.ckpt_path).parent / self._buffer_file)
+            candidates.append(checkpoint_dir(trainer) / self._buffer_file)
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            warnings.warn(
+                f"resuming without the replay buffer ({self._buffer_file or 'not saved'}): it is refilled with "
+                f"{self.learning_starts} random steps, so this run will not match an uninterrupted one exactly",
+                stacklevel=2,
+            )
+            self.buffer.pos = self.buffer.size = 0
+            self.learning_starts = self.env_steps + self.learning_starts
+            return
+        try:
+            self.buffer.load(path)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+    def _replay_envs(self) -> None:
+        """Rebuilds each env's episode in progress: reset with its seed, then repeat its actions.
+
+        Gymnasium envs draw all randomness from the seed given at reset, so this restores their
+        exact state without pickling them.
+        """
+        seeds = [self._episode_seed(i) for i in range(self.num_envs)]
+        obs, _ = self.env.reset(seed=seeds)
+        for i, actions in enumerate(self.episode_actions):
+            sub_env = self.env.envs[i]
+            for action in actions:
+                obs[i], *_ = sub_env.step(action)
+        self._obs = obs
+
+    def _episode_seed(self, i: int) -> int:
+        """The reset seed of env `i`'s current episode: distinct per env and episode, reproducible."""
+        return int(np.random.SeedSequence([self.seed, i, int(self.episode_index[i])]).generate_state(1)[0])
 
     # ---- helpers ------------------------------------------------------------------------------
 
     def _step(self, trainer: pl.Trainer, actions: np.ndarray) -> None:
-        """One step of every env; stores the transitions and closes finished episodes."""
-        next_obs, reward, terminated, truncated, info = self.env.step(actions)
-        ended = terminated | truncated
-        stored_next = next_obs
-        if ended.any():
-            # same-step autoreset: next_obs already starts the new episode; the true last
-            # observation of a finished episode is in final_obs. The only place truncation
-            # matters: it ends the episode here, but is not stored, so it still bootstraps.
-            stored_next = next_obs.copy()
-            for i in np.flatnonzero(ended):
-                stored_next[i] = info["final_obs"][i]
-        self.buffer.add(self._obs, actions, reward, stored_next, terminated)
-        self._obs = next_obs
+        """One step of every env; stores the transitions, then resets the envs that finished."""
+        next_obs, reward, terminated, truncated, _ = self.env.step(actions)
+        # the one place truncation matters: it ends the episode below, but only `terminated`
+        # is stored, so a time-limit cut still bootstraps from next_obs (its true last state)
+        self.buffer.add(self._obs, actions, reward, next_obs, terminated)
         self.env_steps += self.num_envs
-        self._episode_return += reward
-        self._episode_length += 1
-        for i in np.flatnonzero(ended):
-            self._end_episode(trainer, i)
+        self.episode_return += reward
+        self.episode_length += 1
+        for i, action in enumerate(actions.tolist()):
+            self.episode_actions[i].append(action)
+        ended = terminated | truncated
+        if ended.any():
+            for i in np.flatnonzero(ended):
+                self._end_episode(trainer, i)
+            seeds = [self._episode_seed(i) if ended[i] else None for i in range(self.num_envs)]
+            next_obs, _ = self.env.reset(seed=seeds, options={"reset_mask": ended})
+        self._obs = next_obs
 
     def _end_episode(self, trainer: pl.Trainer, i: int) -> None:
         self.episodes += 1
-        self.recent_returns.append(float(self._episode_return[i]))
-        self.recent_lengths.append(int(self._episode_length[i]))
+        self.recent_returns.append(float(self.episode_return[i]))
+        self.recent_lengths.append(int(self.episode_length[i]))
         self._log(
             trainer,
-            {"rollout/episode_return": self._episode_return[i], "rollout/episode_length": self._episode_length[i]},
+            {"rollout/episode_return": self.episode_return[i], "rollout/episode_length": self.episode_length[i]},
         )
-        self._episode_return[i] = 0.0
-        self._episode_length[i] = 0
+        self.episode_return[i] = 0.0
+        self.episode_length[i] = 0
+        self.episode_actions[i] = []
+        self.episode_index[i] += 1
 
     def _log_progress(self, trainer: pl.Trainer) -> None:
         seconds = self._elapsed()
@@ -276,3 +385,15 @@ class EnvLoop(Callback):
 
     def _elapsed(self) -> float:
         return self.train_seconds + (time.perf_counter() - self._clock if self._clock is not None else 0.0)
+
+
+def _prune_buffers(folder: Path, keep: Path) -> None:
+    """Deletes replay files that no checkpoint in `folder` names by env step, except `keep`.
+
+    Checkpoints other than last.ckpt carry their env step in the file name (envstepN).
+    """
+    wanted = {int(m.group(1)) for p in folder.glob("*.ckpt") if (m := re.search(r"envstep(\d+)", p.name))}
+    for path in folder.glob("replay-envstep*.npz"):
+        match = re.search(r"envstep(\d+)", path.name)
+        if path != keep and match and int(match.group(1)) not in wanted:
+            path.unlink(missing_ok=True)

@@ -61,15 +61,14 @@ def env_spaces(env_id: str) -> EnvSpaces:
 
 
 def make_vector_env(env: str | EnvFactory, num_envs: int = 1) -> SyncVectorEnv:
-    """`num_envs` copies in a vector env that resets a finished sub-env within the same step.
+    """`num_envs` copies in a vector env that never resets by itself.
 
-    Same-step autoreset means every `step` call yields `num_envs` real transitions: for a
-    finished sub-env the true last observation is in `info["final_obs"]` and the returned
-    observation is already the first of the next episode. No step is wasted on a reset and
-    there is no fake reset transition to filter out.
+    The caller resets finished sub-envs (`reset(seed=..., options={"reset_mask": ended})`), so
+    every `step` is a real transition, the observation it returns is the true last state of a
+    finished episode, and each episode starts from a seed the caller chose and can replay.
     """
     factory: EnvFactory = (lambda: make_env(env)) if isinstance(env, str) else env
-    vec = SyncVectorEnv([factory] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    vec = SyncVectorEnv([factory] * num_envs, autoreset_mode=AutoresetMode.DISABLED)
     check_spaces(vec.single_observation_space, vec.single_action_space, _name(vec))
     return vec
 

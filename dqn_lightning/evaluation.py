@@ -15,7 +15,8 @@ def evaluate(policy: Policy, env: VectorEnv, seeds: Sequence[int]) -> np.ndarray
 
     Each episode starts from `reset(seed=...)`, so a set of seeds is a fixed, repeatable test.
     Sub-envs keep stepping after their episode ends (vector envs step together), but only the
-    first episode of each counts.
+    first episode of each counts. Works with self-resetting vector envs and with those from
+    `make_vector_env`, which leave resets to the caller.
     """
     returns = np.zeros(len(seeds))
     for start in range(0, len(seeds), env.num_envs):
@@ -27,7 +28,12 @@ def evaluate(policy: Policy, env: VectorEnv, seeds: Sequence[int]) -> np.ndarray
         while running.any():
             obs, reward, terminated, truncated, _ = env.step(policy(obs))
             total += np.where(running, reward, 0.0)
-            running &= ~(terminated | truncated)
+            ended = terminated | truncated
+            running &= ~ended
+            if ended.any() and running.any():
+                # envs built by make_vector_env do not reset themselves; restart the finished
+                # ones so the others can go on stepping (their new episodes are not counted)
+                obs, _ = env.reset(options={"reset_mask": ended})
         returns[start : start + env.num_envs] = total[: len(seeds) - start]
     return returns
 

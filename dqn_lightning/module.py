@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from dqn_lightning.buffer import ReplayBatch
 from dqn_lightning.checkpoints import read_checkpoint
+from dqn_lightning.dataset import DeferredBatch
 from dqn_lightning.env_loop import EnvLoop
 from dqn_lightning.envs import env_spaces, make_vector_env
 from dqn_lightning.errors import ConfigError
@@ -83,7 +85,8 @@ class DQN(pl.LightningModule):
         self._eval_env: Any = None
         self._rng: np.random.Generator | None = None
         # running (loss sum, Q(s,a) mean sum, updates) between log writes, on the module's device
-        self.register_buffer("_log_sums", torch.zeros(3), persistent=False)
+        # (persistent: a resumed run continues the same running means)
+        self.register_buffer("_log_sums", torch.zeros(3))
 
     @classmethod
     def from_env(cls, env_id: str, **hparams: Any) -> DQN:
@@ -147,6 +150,10 @@ class DQN(pl.LightningModule):
             )
         self._env_loop = loops[0]
 
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # ReplayDataset yields deferred batches: draw now, just before use (see DeferredBatch)
+        return batch.draw() if isinstance(batch, DeferredBatch) else batch
+
     def training_step(self, batch: ReplayBatch, batch_idx: int) -> None:
         """One gradient step per minibatch along the batch's leading axis."""
         optimizer = self.optimizers()
@@ -186,6 +193,30 @@ class DQN(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.q_network.parameters(), lr=self.hparams["lr"])
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # global RNG states, as plain lists and ints so the file loads with weights_only=True
+        np_state = np.random.get_state(legacy=False)
+        checkpoint["rng_states"] = {
+            "torch": torch.get_rng_state(),
+            "numpy": {**np_state, "state": {"key": np_state["state"]["key"].tolist(), "pos": np_state["state"]["pos"]}},
+            "python": _python_rng_state(),
+            "module": self._rng.bit_generator.state if self._rng is not None else None,
+        }
+        checkpoint["eval_history"] = self.eval_history
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.eval_history = list(checkpoint.get("eval_history", []))
+        states = checkpoint.get("rng_states")
+        if states is None:
+            return
+        torch.set_rng_state(states["torch"])
+        numpy_state = states["numpy"]
+        key = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
+        np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
+        random.setstate((states["python"][0], tuple(states["python"][1]), states["python"][2]))
+        if states["module"] is not None:
+            self._own_rng().bit_generator.state = states["module"]
+
     # ---- evaluation (Lightning's validation loop) ---------------------------------------------
 
     def setup(self, stage: str) -> None:
@@ -214,6 +245,11 @@ class DQN(pl.LightningModule):
         )
         # a logged "step" becomes the x-axis of this flush: eval curves are plotted against env steps
         self.log_dict({"eval/return_mean": mean, "eval/return_std": std, "step": float(env_steps)}, batch_size=1)
+
+
+def _python_rng_state() -> tuple[int, list[int], float | None]:
+    version, internal, gauss = random.getstate()
+    return version, list(internal), gauss
 
 
 def _writes_logs_now(trainer: pl.Trainer) -> bool:

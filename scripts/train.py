@@ -3,6 +3,8 @@
     python scripts/train.py                           # CartPole-v1, `cartpole` preset, default accelerator
     python scripts/train.py --accelerator gpu         # the same on a GPU
     python scripts/train.py --preset seed-tutorial    # the seed tutorial's settings: CartPole-v0, 200 games
+    python scripts/train.py --checkpoint-interval 10000  # also keep a checkpoint every 10,000 env steps
+    python scripts/train.py --resume last             # continue the newest run exactly where it stopped
     python scripts/train.py --help                    # every flag
 
 Expect the `cartpole` preset to reach a greedy evaluation return of 475-500 within 50,000 env
@@ -24,7 +26,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from dqn_lightning import DQN, ConfigError, EnvLoop, EpisodeProgressBar, ReplayBuffer, env_spaces, replay_dataloader
-from dqn_lightning.config import TrainConfig, parse_config
+from dqn_lightning.checkpoints import AtomicCheckpointIO
+from dqn_lightning.config import TrainConfig, parse_config, run_dir_of, save_run_config
+from dqn_lightning.periodic_checkpoint import PeriodicCheckpoint
 from dqn_lightning.summary import format_summary, run_summary, write_summary
 
 
@@ -59,8 +63,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
         exploration_fraction=config.exploration_fraction,
         exploration_steps=config.exploration_steps,
         seed=config.seed,
+        save_buffer=config.save_buffer,
     )
-    logger = TensorBoardLogger(config.logdir, name=config.env.replace("/", "_"), default_hp_metric=False)
+    if config.resume is not None:  # continue the same TensorBoard run directory
+        run_dir = run_dir_of(config.resume)
+        logger = TensorBoardLogger(
+            run_dir.parent.parent, name=run_dir.parent.name, version=run_dir.name, default_hp_metric=False
+        )
+    else:
+        logger = TensorBoardLogger(config.logdir, name=config.env.replace("/", "_"), default_hp_metric=False)
     checkpoint = ModelCheckpoint(
         monitor="eval/return_mean",
         mode="max",
@@ -83,12 +94,20 @@ def train(config: TrainConfig) -> dict[str, Any]:
         limit_val_batches=None if config.eval_episodes > 0 else 0,
         num_sanity_val_steps=0,
         logger=logger,
-        callbacks=[env_loop, checkpoint, EpisodeProgressBar()],
+        callbacks=[env_loop, checkpoint, EpisodeProgressBar()]
+        + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else []),
         log_every_n_steps=max(1, 1_000 // config.train_freq),
+        plugins=[AtomicCheckpointIO()],
     )
     logger.log_hyperparams(dataclasses.asdict(config))
+    if trainer.is_global_zero and config.resume is None:
+        save_run_config(config, logger.log_dir)
     start = time.perf_counter()
-    trainer.fit(model, train_dataloaders=replay_dataloader(buffer, config.batch_size, config.gradient_steps))
+    trainer.fit(
+        model,
+        train_dataloaders=replay_dataloader(buffer, config.batch_size, config.gradient_steps),
+        ckpt_path=config.resume,
+    )
     summary = run_summary(trainer, model, env_loop, checkpoint, time.perf_counter() - start)
     if trainer.is_global_zero:
         path = write_summary(summary, trainer.log_dir or config.logdir)

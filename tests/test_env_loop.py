@@ -25,7 +25,7 @@ def started_loop(max_steps: int = 4, num_envs: int = 1) -> EnvLoop:
         seed=0,
     )
     loop.setup(NO_LOGGING, SimpleNamespace(), "fit")  # type: ignore[arg-type]
-    loop.on_fit_start(NO_LOGGING, SimpleNamespace())  # type: ignore[arg-type]
+    loop.on_train_start(NO_LOGGING, SimpleNamespace())  # type: ignore[arg-type]
     return loop
 
 
