@@ -30,6 +30,8 @@ RUN_CONFIG = "config.yaml"
 class TrainConfig:
     """Everything one training run needs."""
 
+    preset: str = "cartpole"
+    """Preset the settings start from (see dqn_lightning/presets/)."""
     env: str = "CartPole-v1"
     """Gymnasium env id (discrete actions, Box observations)."""
     total_timesteps: int | None = 50_000
@@ -88,6 +90,8 @@ class TrainConfig:
     """Save the replay buffer beside checkpoints for exact resume (auto: if it is at most 1 GiB)."""
     resume: str | None = None
     """Continue a run from this checkpoint, or 'last' for the newest one under --logdir."""
+    eval_video: bool = False
+    """After each evaluation, log one greedy episode to TensorBoard as eval/video (needs pygame)."""
 
     def validate(self) -> None:
         """Raises `ConfigError` for settings that cannot work together."""
@@ -134,7 +138,6 @@ def build_parser(prog: str = "train.py") -> ArgumentParser:
     """The CLI: one dashed flag per `TrainConfig` field, plus --preset and --config."""
     parser = _OneLineParser(prog=prog, description="Train a DQN agent with PyTorch Lightning.")
     helps = {p.arg_name: p.description for p in docstring_parser.parse_from_object(TrainConfig).params}
-    parser.add_argument("--preset", type=str, default="cartpole", help=f"Preset to start from: {', '.join(presets())}.")
     parser.add_argument("--config", type=str | None, default=None, help="YAML file of settings (keys as the flags).")
     types = get_type_hints(TrainConfig)
     for field in dataclasses.fields(TrainConfig):

@@ -30,6 +30,7 @@ from dqn_lightning.checkpoints import AtomicCheckpointIO
 from dqn_lightning.config import TrainConfig, parse_config, run_dir_of, save_run_config
 from dqn_lightning.periodic_checkpoint import PeriodicCheckpoint
 from dqn_lightning.summary import format_summary, run_summary, write_summary
+from dqn_lightning.video import EvalVideo
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
@@ -95,7 +96,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         num_sanity_val_steps=0,
         logger=logger,
         callbacks=[env_loop, checkpoint, EpisodeProgressBar()]
-        + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else []),
+        + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else [])
+        + ([EvalVideo()] if config.eval_video else []),
         log_every_n_steps=max(1, 1_000 // config.train_freq),
         plugins=[AtomicCheckpointIO()],
     )
