@@ -5,7 +5,8 @@
 
 Each RUN_DIR is a run directory (with events and hparams.yaml) or a folder searched for them.
 Runs of one preset and env are one group: drawn as the mean across seeds with a shaded
-min-max band (a single run is drawn as a line). Episode returns are smoothed over 20 episodes.
+min-max band (a single run is drawn as a line); where runs differ in length, each counts
+within its own range. Episode returns are smoothed over 20 episodes.
 Needs matplotlib (`pip install -e ".[plot]"`).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -84,13 +86,16 @@ def plot(runs: list[Path], out: Path) -> None:
                 continue
             if tag.startswith("rollout/"):
                 curves = [np.column_stack([c[:, 0], smooth(c[:, 1], 20)]) for c in curves]
-            end = min(c[-1, 0] for c in curves)
-            grid = np.linspace(max(c[0, 0] for c in curves), end, 200)
-            values = np.stack([np.interp(grid, c[:, 0], c[:, 1]) for c in curves])
+            # runs may differ in length (an episode budget): each counts only within its own range
+            grid = np.linspace(min(c[0, 0] for c in curves), max(c[-1, 0] for c in curves), 200)
+            values = np.stack([np.interp(grid, c[:, 0], c[:, 1], left=np.nan, right=np.nan) for c in curves])
             name = f"{label}, {len(curves)} seed{'s' if len(curves) > 1 else ''}"
-            (line,) = ax.plot(grid, values.mean(0), label=name)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns at the ends
+                mean, low, high = np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
+            (line,) = ax.plot(grid, mean, label=name)
             if len(curves) > 1:
-                ax.fill_between(grid, values.min(0), values.max(0), color=line.get_color(), alpha=0.2)
+                ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
         ax.set(title=title, xlabel="env steps", ylabel="return")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -33,8 +34,11 @@ from dqn_lightning.summary import format_summary, run_summary, write_summary
 from dqn_lightning.video import EvalVideo
 
 
-def train(config: TrainConfig) -> dict[str, Any]:
-    """Runs one training job and returns its summary (also written as summary.json)."""
+def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, Any]:
+    """Runs one training job and returns its summary (also written as summary.json).
+
+    `callbacks` are added to the Trainer's (for scripts that build on this one).
+    """
     if config.torch_threads is not None:
         torch.set_num_threads(config.torch_threads)
     pl.seed_everything(config.seed, workers=True, verbose=False)
@@ -97,7 +101,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         logger=logger,
         callbacks=[env_loop, checkpoint, EpisodeProgressBar()]
         + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else [])
-        + ([EvalVideo()] if config.eval_video else []),
+        + ([EvalVideo()] if config.eval_video else [])
+        + list(callbacks),
         log_every_n_steps=max(1, 1_000 // config.train_freq),
         plugins=[AtomicCheckpointIO()],
     )
