@@ -79,7 +79,7 @@ class TrainConfig:
     precision: str | None = None
     """Lightning precision, e.g. 32-true, bf16-mixed (null: Lightning's default)."""
     max_steps: int = -1
-    """Extra limit on gradient steps (Lightning's max_steps; -1: none)."""
+    """Extra limit on Lightning's global step, which counts training steps on one process (-1: none)."""
     max_time: str | None = None
     """Extra wall-time limit, DD:HH:MM:SS (Lightning's max_time)."""
     torch_threads: int | None = 1

@@ -27,7 +27,7 @@ def run_summary(
         "final_eval_return_mean": final["return_mean"] if final else None,
         "final_eval_return_std": final["return_std"] if final else None,
         "env_steps": env_loop.env_steps,
-        "gradient_steps": trainer.global_step,
+        "gradient_steps": model.gradient_step,
         "wall_seconds": round(wall_seconds, 3),
         "train_seconds": round(env_loop.train_seconds, 3),
         "sps": round(env_loop.env_steps / max(env_loop.train_seconds, 1e-9), 1),

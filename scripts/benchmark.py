@@ -9,7 +9,8 @@
    Adam 1e-3, gamma 0.99, MSE, hard target copy every 500 gradient steps, epsilon 1.0 -> 0.05
    over the first 10,000 steps, buffer 50,000. Contenders: our train.py path (Trainer,
    callbacks, dataset, logging at its defaults; evaluation off, as the others have none)
-   interleaving 1 env step and 1 update, and in bursts of 8 env steps then 8 updates; the bare
+   interleaving 1 env step and 1 update, and in bursts of 8 (and 32) env steps then as many
+   updates; the bare
    single-process loop below; SB3's DQN matched to the unit (if installed; it uses Huber
    loss, which it does not let one change). Env steps per second: median of --repeats runs,
    contenders alternating.
@@ -136,7 +137,8 @@ def has_sb3() -> bool:
 def throughput(unit: dict[str, Any], repeats: int, out: Path) -> dict[str, dict[str, Any]]:
     contenders = {"bare PyTorch loop": lambda s: bare_loop(unit, s),
                   "dqn-lightning, 1 env step + 1 update": lambda s: ours(unit, s, 1, out),
-                  "dqn-lightning, bursts of 8 + 8": lambda s: ours(unit, s, 8, out)}  # fmt: skip
+                  "dqn-lightning, bursts of 8 + 8": lambda s: ours(unit, s, 8, out),
+                  "dqn-lightning, bursts of 32 + 32": lambda s: ours(unit, s, 32, out)}  # fmt: skip
     if has_sb3():
         contenders["Stable-Baselines3 DQN"] = lambda s: sb3(unit, s)
     seconds: dict[str, list[float]] = {name: [] for name in contenders}

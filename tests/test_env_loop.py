@@ -128,9 +128,12 @@ def test_act_is_greedy_at_epsilon_zero_and_random_at_one() -> None:
     greedy = model.q_network(torch.from_numpy(obs)).argmax(1).numpy()
     assert np.array_equal(model.act(obs, 0.0), greedy)
     random_actions = model.act(obs, 1.0, np.random.default_rng(0))
-    reference = np.random.default_rng(0)
-    reference.random(64)  # act draws the explore mask first, then the random actions
-    assert np.array_equal(random_actions, reference.integers(2, size=64))
+    # one uniform u per row: u < epsilon explores, with action floor(u / epsilon * n_actions)
+    u = np.random.default_rng(0).random(64)
+    assert np.array_equal(random_actions, (u * 2).astype(int))
+    assert 20 < random_actions.sum() < 44  # both actions, about equally often
     mixed = model.act(obs, 0.5, np.random.default_rng(1))
-    explore = np.random.default_rng(1).random(64) < 0.5
+    u = np.random.default_rng(1).random(64)
+    explore = u < 0.5
     assert np.array_equal(mixed[~explore], greedy[~explore])  # non-exploring rows stay greedy
+    assert np.array_equal(mixed[explore], (u[explore] / 0.5 * 2).astype(int))

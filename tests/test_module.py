@@ -19,7 +19,7 @@ class TargetWatcher(pl.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[no-untyped-def]
         flat = lambda net: torch.cat([p.detach().flatten() for p in net.parameters()]).clone()  # noqa: E731
-        self.rows.append((trainer.global_step, flat(pl_module.target_network), flat(pl_module.q_network)))
+        self.rows.append((pl_module.gradient_step, flat(pl_module.target_network), flat(pl_module.q_network)))
 
 
 def fit(tmp_path: Path, model: DQN, callbacks: list[pl.Callback], total: int = 400, gradient_steps: int = 1) -> EnvLoop:

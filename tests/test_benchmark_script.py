@@ -1,0 +1,25 @@
+"""The benchmark runs on a tiny budget and writes its files (speed itself is never asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmark_writes_table_json_and_plot(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--quick", "--out", str(tmp_path / "b")],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "b" / "benchmark.json").read_text())
+    speed = report["throughput"]
+    assert {"bare PyTorch loop", "dqn-lightning, 1 env step + 1 update"} <= speed.keys()
+    assert all(row["sps"] > 0 and len(row["seconds"]) == 1 for row in speed.values())
+    assert "vs bare loop" in result.stdout and "time to solve" in result.stdout
+    assert (tmp_path / "b" / "benchmark.png").stat().st_size > 10_000
