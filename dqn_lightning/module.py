@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from dqn_lightning.buffer import ReplayBatch
-from dqn_lightning.checkpoints import read_checkpoint
+from dqn_lightning.checkpoints import check_env_matches, read_checkpoint
 from dqn_lightning.dataset import DeferredBatch
 from dqn_lightning.env_loop import EnvLoop
 from dqn_lightning.envs import env_spaces, make_vector_env
@@ -111,9 +111,12 @@ class DQN(pl.LightningModule):
         """Lightning's loader, after checking that the file is a DQN checkpoint of ours.
 
         A missing, truncated or foreign file raises a one-line `ConfigError` instead of a
-        traceback from deep inside torch; loading is weights-only, so no code in the file runs.
+        traceback from deep inside torch; so does `env_id=` naming an env whose observation or
+        action sizes differ from the network's. Loading is weights-only: no code in the file runs.
         """
-        read_checkpoint(checkpoint_path)
+        checkpoint = read_checkpoint(checkpoint_path)
+        if kwargs.get("env_id") is not None:  # acting in another env: its sizes must fit the network
+            check_env_matches(checkpoint["hyper_parameters"], kwargs["env_id"], checkpoint_path)
         return super().load_from_checkpoint(  # type: ignore[return-value]
             checkpoint_path, map_location, hparams_file, strict, weights_only=weights_only, **kwargs
         )

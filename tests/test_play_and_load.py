@@ -90,6 +90,12 @@ def test_loading_refuses_files_that_are_not_our_checkpoints(cartpole_checkpoint:
         DQN.load_from_checkpoint(tmp_path / "missing.ckpt")
 
 
+def test_loading_for_an_env_of_other_sizes_is_refused(cartpole_checkpoint: Path) -> None:
+    with pytest.raises(ConfigError, match="use the env it was trained on"):
+        DQN.load_from_checkpoint(cartpole_checkpoint, env_id="Acrobot-v1")
+    assert DQN.load_from_checkpoint(cartpole_checkpoint, env_id="CartPole-v0").hparams["env_id"] == "CartPole-v0"
+
+
 def test_loading_runs_no_code_from_the_file(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
 
