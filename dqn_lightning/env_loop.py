@@ -133,7 +133,7 @@ class EnvLoop(Callback):
         self._next_log = log_interval
         self._clock: float | None = None
         self._sps_mark = (0, 0.0)
-        self._obs: np.ndarray | None = None
+        self._obs: np.ndarray = np.empty(0)  # current observations, set at train start
 
     @property
     def epsilon(self) -> float:
@@ -339,7 +339,7 @@ class EnvLoop(Callback):
             self.episode_actions[i].append(action)
         ended = terminated | truncated
         if ended.any():
-            for i in np.flatnonzero(ended):
+            for i in np.flatnonzero(ended).tolist():
                 self._end_episode(trainer, i)
             seeds = [self._episode_seed(i) if ended[i] else None for i in range(self.num_envs)]
             next_obs, _ = self.env.reset(seed=seeds, options={"reset_mask": ended})

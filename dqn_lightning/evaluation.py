@@ -22,7 +22,7 @@ def evaluate(policy: Policy, env: VectorEnv, seeds: Sequence[int]) -> np.ndarray
     for start in range(0, len(seeds), env.num_envs):
         chunk = list(seeds[start : start + env.num_envs])
         chunk += [chunk[-1]] * (env.num_envs - len(chunk))  # pad a short last round; extra results dropped
-        obs, _ = env.reset(seed=chunk)
+        obs, _ = env.reset(seed=chunk)  # type: ignore[arg-type]  # vector envs take a seed per sub-env
         total = np.zeros(env.num_envs)
         running = np.ones(env.num_envs, dtype=bool)
         while running.any():

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.core.optimizer import LightningOptimizer
 from torch.utils.data import DataLoader
 
 from dqn_lightning.buffer import ReplayBatch
@@ -90,6 +91,7 @@ class DQN(pl.LightningModule):
         self._lean_updates = False
         # running (loss sum, Q(s,a) mean sum, updates) between log writes, on the module's device
         # (persistent: a resumed run continues the same running means)
+        self._log_sums: torch.Tensor
         self.register_buffer("_log_sums", torch.zeros(3))
 
     @classmethod
@@ -134,7 +136,7 @@ class DQN(pl.LightningModule):
         if epsilon > 0.0:
             # one uniform draw u per row: explore when u < epsilon, and then u / epsilon is
             # itself uniform on [0, 1), which picks the random action
-            u = (rng if rng is not None else self._own_rng()).random(n)
+            u = np.asarray((rng if rng is not None else self._own_rng()).random(n))
             explore = u < epsilon
             random_actions = (u / epsilon * self.n_actions).astype(np.int64)
             if explore.all():
@@ -174,6 +176,7 @@ class DQN(pl.LightningModule):
         optimizer directly, so Lightning's per-update hook calls are paid once per batch.
         """
         optimizer = self.optimizers()
+        assert isinstance(optimizer, LightningOptimizer)  # one optimizer: configure_optimizers
         n_minibatches = batch.action.shape[0]
         lean = self._lean_updates
         losses, q_means = [], []
@@ -289,7 +292,8 @@ class DQN(pl.LightningModule):
 
     def val_dataloader(self) -> DataLoader[int]:
         # one item per evaluation: validation_step plays all eval episodes in a vector env
-        return DataLoader([0] if self.eval_episodes > 0 else [], batch_size=None)
+        episodes: list[int] = [0] if self.eval_episodes > 0 else []
+        return DataLoader(episodes, batch_size=None)  # type: ignore[arg-type]  # a list is a map-style dataset
 
     def validation_step(self, batch: int, batch_idx: int) -> None:
         seeds = episode_seeds(self.hparams["eval_seed"], self.global_step, self.eval_episodes)

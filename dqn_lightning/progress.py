@@ -51,7 +51,9 @@ class EpisodeProgressBar(TQDMProgressBar):
             self.train_progress_bar.refresh()
 
     @override
-    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, int | str | float]:
+    def get_metrics(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule
+    ) -> dict[str, int | str | float | dict[str, float]]:
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
         loop = _env_loop(trainer)

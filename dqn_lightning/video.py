@@ -48,11 +48,11 @@ class EvalVideo(Callback):
         env = make_env(pl_module.hparams["env_id"], render_mode="rgb_array")
         try:
             obs, _ = env.reset(seed=self.seed)
-            frames = [env.render()]
+            frames: list[np.ndarray] = [np.asarray(env.render())]
             ended = False
             while not ended and len(frames) < self.max_frames:
                 obs, _, terminated, truncated, _ = env.step(int(pl_module.act(obs[None])[0]))  # type: ignore[operator]
-                frames.append(env.render())
+                frames.append(np.asarray(env.render()))
                 ended = terminated or truncated
         finally:
             env.close()
