@@ -10,7 +10,7 @@ from dqn_lightning.module import DQN
 from dqn_lightning.networks import QNetwork
 from dqn_lightning.progress import EpisodeProgressBar
 from dqn_lightning.schedules import linear_schedule
-from dqn_lightning.td import bellman_mse, q_of_actions, td_target
+from dqn_lightning.td import bellman_huber, bellman_mse, double_td_target, q_of_actions, td_target
 
 __all__ = [
     "DQN",
@@ -22,7 +22,9 @@ __all__ = [
     "ReplayBatch",
     "ReplayBuffer",
     "ReplayDataset",
+    "bellman_huber",
     "bellman_mse",
+    "double_td_target",
     "env_spaces",
     "evaluate",
     "linear_schedule",

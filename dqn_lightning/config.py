@@ -66,6 +66,16 @@ class TrainConfig:
     """Epsilon decay length in env steps (overrides --exploration-fraction)."""
     hidden_sizes: tuple[int, ...] = (128, 128)
     """Hidden layer widths of the Q-network, e.g. [256, 256]."""
+    double: bool = False
+    """Double DQN: the online network picks the next action, the target network values it."""
+    dueling: bool = False
+    """Dueling head: Q = V + A - mean(A)."""
+    loss: Literal["mse", "huber"] = "mse"
+    """TD loss."""
+    max_grad_norm: float | None = None
+    """Clip each update's gradient norm to this (null: no clipping)."""
+    tau: float = 1.0
+    """Target update weight: 1.0 hard copy, below 1 a soft (Polyak) update every --target-update-interval."""
     eval_interval: int = 5_000
     """Env steps between greedy evaluations."""
     eval_episodes: int = 20

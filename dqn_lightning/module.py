@@ -7,7 +7,7 @@ import math
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -23,7 +23,7 @@ from dqn_lightning.envs import env_spaces, make_vector_env
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.evaluation import episode_seeds, evaluate
 from dqn_lightning.networks import QNetwork
-from dqn_lightning.td import bellman_mse, q_of_actions, td_target
+from dqn_lightning.td import TD_LOSSES, double_td_target, q_of_actions, td_target
 
 
 class DQN(pl.LightningModule):
@@ -49,6 +49,12 @@ class DQN(pl.LightningModule):
             by tools that load a checkpoint (kept in the checkpoint's hyperparameters).
         eval_episodes: greedy episodes per evaluation (0 disables evaluation).
         eval_seed: base of the evaluation episodes' env seeds.
+        double: Double DQN: the online network picks the next action, the target network values it.
+        dueling: a dueling Q-network head (`V + A - mean(A)`).
+        loss: `mse` (the Bellman MSE of the design) or `huber`.
+        max_grad_norm: clip the gradient's global norm to this before each update (None: no clipping).
+        tau: target update weight: 1.0 copies the online network every `target_update_interval`
+            gradient steps; below 1 blends it in (`target <- tau * online + (1 - tau) * target`).
 
     Example:
         >>> model = DQN.from_env("CartPole-v1", hidden_sizes=(64, 64))
@@ -67,19 +73,35 @@ class DQN(pl.LightningModule):
         env_id: str | None = None,
         eval_episodes: int = 20,
         eval_seed: int = 0,
+        double: bool = False,
+        dueling: bool = False,
+        loss: Literal["mse", "huber"] = "mse",
+        max_grad_norm: float | None = None,
+        tau: float = 1.0,
     ) -> None:
         super().__init__()
         _check_hparams(lr=lr, gamma=gamma, target_update_interval=target_update_interval, eval_episodes=eval_episodes)
+        if loss not in TD_LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(TD_LOSSES)}, got {loss!r}")
+        if not 0.0 < tau <= 1.0:
+            raise ConfigError(f"tau must be in (0, 1] (1 = hard copy), got {tau}")
+        if max_grad_norm is not None and not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):
+            raise ConfigError(f"max_grad_norm must be a positive number or None, got {max_grad_norm}")
+        if double and target_update_interval == 0:
+            raise ConfigError("double DQN needs a target network: set target_update_interval >= 1")
         obs_shape, hidden_sizes = tuple(int(d) for d in obs_shape), tuple(int(h) for h in hidden_sizes)
         self.save_hyperparameters()
         self.automatic_optimization = False  # several gradient steps per training_step
-        self.q_network = QNetwork(math.prod(obs_shape), n_actions, hidden_sizes)
+        self.q_network = QNetwork(math.prod(obs_shape), n_actions, hidden_sizes, dueling=dueling)
         self.target_network: QNetwork | None = None
         if target_update_interval > 0:
             self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
         self.n_actions = n_actions
         self.gamma = gamma
         self.target_update_interval = target_update_interval
+        # (not self.double: nn.Module.double() casts to float64)
+        self.double_q, self.tau, self.max_grad_norm = double, tau, max_grad_norm
+        self.loss_fn = TD_LOSSES[loss]
         self.eval_episodes = eval_episodes
         self.eval_history: list[dict[str, float]] = []  # one row per evaluation of this process
         self._env_loop: EnvLoop | None = None
@@ -188,14 +210,22 @@ class DQN(pl.LightningModule):
             targets = self.td_targets(batch.reward[start:end], batch.terminated[start:end], batch.next_obs[start:end])
             for k in range(start, end):
                 q_taken = q_of_actions(self.q_network(batch.obs[k]), batch.action[k])
-                loss = bellman_mse(q_taken, targets[k - start])
+                loss = self.loss_fn(q_taken, targets[k - start])
                 if lean and k < n_minibatches - 1:
                     optimizer.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                    if self.max_grad_norm is not None:
+                        torch.nn.utils.clip_grad_norm_(self.q_network.parameters(), self.max_grad_norm)
                     optimizer.optimizer.step()
                 else:
                     optimizer.zero_grad(set_to_none=True)
                     self.manual_backward(loss)
+                    if self.max_grad_norm is not None:  # Lightning's clipping unscales AMP gradients first
+                        self.clip_gradients(
+                            optimizer,  # type: ignore[arg-type]
+                            gradient_clip_val=self.max_grad_norm,
+                            gradient_clip_algorithm="norm",
+                        )
                     optimizer.step()
                 self.gradient_step += 1
                 self._maybe_sync_target()
@@ -220,19 +250,26 @@ class DQN(pl.LightningModule):
     def td_targets(self, reward: torch.Tensor, terminated: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
         """Bellman targets for stacked minibatches: `(k, batch)` from `(k, batch)`, `(k, batch, *obs_shape)`."""
         bootstrap = self.target_network if self.target_network is not None else self.q_network
-        next_q = bootstrap(next_obs.flatten(0, 1)).view(*reward.shape, -1)
-        return td_target(reward.flatten(), terminated.flatten(), next_q.flatten(0, 1), self.gamma).view(reward.shape)
+        flat_next = next_obs.flatten(0, 1)
+        next_q = bootstrap(flat_next)
+        if self.double_q:
+            target = double_td_target(
+                reward.flatten(), terminated.flatten(), next_q, self.q_network(flat_next), self.gamma
+            )
+        else:
+            target = td_target(reward.flatten(), terminated.flatten(), next_q, self.gamma)
+        return target.view(reward.shape)
 
     def td_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Bellman MSE loss on one minibatch, and Q(s, a) `(batch,)` for logging."""
         q_taken = q_of_actions(self.q_network(batch.obs), batch.action)
         target = self.td_targets(batch.reward[None], batch.terminated[None], batch.next_obs[None])[0]
-        return bellman_mse(q_taken, target), q_taken
+        return self.loss_fn(q_taken, target), q_taken
 
     def _updates_before_target_changes(self) -> int:
         """Gradient steps from now until the bootstrap network next changes."""
-        if self.target_network is None:
-            return 1  # bootstrapping from the online network: it changes with every update
+        if self.target_network is None or self.double_q:
+            return 1  # the online network takes part in the target, and it changes with every update
         return self.target_update_interval - self.gradient_step % self.target_update_interval
 
     def _maybe_sync_target(self) -> None:
@@ -241,9 +278,15 @@ class DQN(pl.LightningModule):
 
     @torch.no_grad()
     def sync_target(self) -> None:
-        """Hard-copies the online network's weights into the target network."""
-        if self.target_network is not None:
-            torch._foreach_copy_(list(self.target_network.parameters()), list(self.q_network.parameters()))
+        """Copies the online network's weights into the target network (blends them in if tau < 1)."""
+        if self.target_network is None:
+            return
+        target: list[torch.Tensor] = list(self.target_network.parameters())
+        online: list[torch.Tensor] = list(self.q_network.parameters())
+        if self.tau == 1.0:
+            torch._foreach_copy_(target, online)
+        else:
+            torch._foreach_lerp_(target, online, self.tau)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # the fused kernel (CPU and CUDA) updates all parameters in one call: about a third of

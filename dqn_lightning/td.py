@@ -16,6 +16,17 @@ def td_target(reward: Tensor, terminated: Tensor, next_q: Tensor, gamma: float) 
     return reward + gamma * (1.0 - terminated) * next_q.max(dim=1).values
 
 
+def double_td_target(
+    reward: Tensor, terminated: Tensor, next_q_target: Tensor, next_q_online: Tensor, gamma: float
+) -> Tensor:
+    """Double DQN target: the online network picks the next action, the target network values it.
+
+    `r + gamma * (1 - terminated) * next_q_target[argmax_a next_q_online[a]]`, shape `(batch,)`.
+    """
+    picked = next_q_online.argmax(dim=1, keepdim=True)
+    return reward + gamma * (1.0 - terminated) * next_q_target.gather(1, picked).squeeze(1)
+
+
 def q_of_actions(q: Tensor, action: Tensor) -> Tensor:
     """Q(s, a) for the taken actions: `(batch, n_actions)`, `(batch,)` int64 -> `(batch,)`."""
     return q.gather(1, action.long().unsqueeze(1)).squeeze(1)
@@ -24,3 +35,11 @@ def q_of_actions(q: Tensor, action: Tensor) -> Tensor:
 def bellman_mse(q_taken: Tensor, target: Tensor) -> Tensor:
     """Mean squared TD error; `target` must carry no gradient (semi-gradient Q-learning)."""
     return F.mse_loss(q_taken, target)
+
+
+def bellman_huber(q_taken: Tensor, target: Tensor) -> Tensor:
+    """Huber TD loss (quadratic within 1 of the target, linear beyond), as in the Nature DQN."""
+    return F.smooth_l1_loss(q_taken, target)
+
+
+TD_LOSSES = {"mse": bellman_mse, "huber": bellman_huber}

@@ -54,6 +54,11 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         env_id=config.env,
         eval_episodes=config.eval_episodes,
         eval_seed=config.seed,
+        double=config.double,
+        dueling=config.dueling,
+        loss=config.loss,
+        max_grad_norm=config.max_grad_norm,
+        tau=config.tau,
     )
     buffer = ReplayBuffer(config.buffer_size, spaces.obs_shape, spaces.obs_dtype, seed=config.seed)
     env_loop = EnvLoop(

@@ -105,3 +105,50 @@ def test_unusable_envs_are_rejected_in_one_line() -> None:
         DQN.from_env("Pendulum-v1")
     with pytest.raises(ConfigError, match="unknown env id"):
         DQN.from_env("CartPole-v99")
+
+
+def test_soft_target_update_blends_by_tau() -> None:
+    model = DQN((4,), 2, hidden_sizes=(8,), tau=0.25)
+    with torch.no_grad():
+        for p in model.q_network.parameters():
+            p.fill_(2.0)
+        for p in model.target_network.parameters():
+            p.fill_(-2.0)
+    model.sync_target()
+    # by hand: 0.25 * 2 + 0.75 * (-2) = -1
+    assert all(torch.allclose(p, torch.full_like(p, -1.0)) for p in model.target_network.parameters())
+    assert model.double is not None and callable(model.double)  # nn.Module.double() still there
+
+
+def test_gradient_clipping_bounds_the_update(tmp_path: Path) -> None:
+    # one update with lr 1 and plain SGD-like first Adam step: clipping shows in the gradient norm
+    pl.seed_everything(0, verbose=False)
+    model = DQN.from_env("CartPole-v1", hidden_sizes=(16,), eval_episodes=0, max_grad_norm=0.01, lr=1e-3)
+    norms: list[float] = []
+
+    class NormWatcher(pl.Callback):
+        def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:  # type: ignore[no-untyped-def]
+            grads = [p.grad.flatten() for p in pl_module.q_network.parameters() if p.grad is not None]
+            norms.append(torch.cat(grads).norm().item())
+
+    fit(tmp_path, model, [NormWatcher()], total=130)
+    assert len(norms) == 30 and max(norms) <= 0.01 + 1e-6
+
+
+@pytest.mark.parametrize("options", [{"double": True}, {"dueling": True}, {"loss": "huber", "tau": 0.5}])
+def test_options_train_end_to_end(tmp_path: Path, options: dict) -> None:
+    pl.seed_everything(0, verbose=False)
+    model = DQN.from_env("CartPole-v1", hidden_sizes=(16,), eval_episodes=0, target_update_interval=5, **options)
+    loop = fit(tmp_path, model, [], total=300, gradient_steps=4)
+    assert loop.env_steps == 300 and model.gradient_step == 800  # 200 batches (after 100 warm-up) x 4
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"tau": 0.0}, "tau"), ({"loss": "l1"}, "loss must be"), ({"max_grad_norm": -1.0}, "max_grad_norm"),
+     ({"double": True, "target_update_interval": 0}, "double DQN needs a target network")],
+)  # fmt: skip
+def test_option_conflicts_are_rejected(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        DQN((4,), 2, **kwargs)

@@ -105,3 +105,15 @@ def test_config_file_and_flag_precedence(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="unknown setting"):
         parse_config(["--config", str(config_file)])
+
+
+def test_algorithm_options_through_the_script(tmp_path: Path) -> None:
+    flags = ["--double", "true", "--dueling", "true", "--loss", "huber", "--max-grad-norm", "10", "--tau", "0.5",
+             "--target-update-interval", "4", "--total-timesteps", "1500", "--learning-starts", "300",
+             "--eval-episodes", "2", "--logdir", "logs"]  # fmt: skip
+    result = run_train(*flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    hparams = (tmp_path / "logs" / "CartPole-v1" / "version_0" / "hparams.yaml").read_text()
+    assert "double: true" in hparams and "dueling: true" in hparams and "loss: huber" in hparams
+    bad = run_train("--double", "true", "--target-update-interval", "0", "--logdir", "logs2", cwd=tmp_path)
+    assert bad.returncode == 2 and "double DQN needs a target network" in bad.stderr
