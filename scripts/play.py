@@ -22,6 +22,7 @@ from gymnasium.wrappers import RecordVideo
 
 from dqn_lightning import DQN, ConfigError, make_env
 from dqn_lightning.checkpoints import check_env_matches
+from dqn_lightning.errors import exit_code
 
 
 def newest_last_checkpoint(root: Path = Path("lightning_logs")) -> Path:
@@ -76,14 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", default=None, help="folder for one MP4 per game (headless)")
     parser.add_argument("--epsilon", type=float, default=0.0, help="exploration rate while playing")
     args = parser.parse_args(argv)
-    try:
+
+    def run() -> None:
         if args.episodes < 1 or not 0.0 <= args.epsilon <= 1.0:
             raise ConfigError("--episodes must be >= 1 and --epsilon in [0, 1]")
         play(args.checkpoint, args.episodes, args.env, args.seed, args.render, args.video, args.epsilon)
-    except ConfigError as err:
-        print(f"play.py: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_code("play.py", run)
 
 
 if __name__ == "__main__":

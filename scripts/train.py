@@ -26,9 +26,10 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from dqn_lightning import DQN, ConfigError, EnvLoop, EpisodeProgressBar, ReplayBuffer, env_spaces, replay_dataloader
+from dqn_lightning import DQN, EnvLoop, EpisodeProgressBar, ReplayBuffer, env_spaces, replay_dataloader
 from dqn_lightning.checkpoints import AtomicCheckpointIO
 from dqn_lightning.config import TrainConfig, parse_config, run_dir_of, save_run_config
+from dqn_lightning.errors import exit_code
 from dqn_lightning.periodic_checkpoint import PeriodicCheckpoint
 from dqn_lightning.summary import format_summary, run_summary, write_summary
 from dqn_lightning.video import EvalVideo
@@ -128,12 +129,7 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        train(parse_config(argv))
-    except ConfigError as err:
-        print(f"train.py: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code("train.py", lambda: train(parse_config(argv)))
 
 
 if __name__ == "__main__":
