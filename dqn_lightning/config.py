@@ -52,6 +52,8 @@ class TrainConfig:
     """Random-policy env steps that fill the buffer before learning."""
     train_freq: int = 1
     """Env steps (of every env) per training step."""
+    num_envs: int = 1
+    """Envs stepped together in a Gymnasium SyncVectorEnv; each step adds num_envs transitions."""
     gradient_steps: int = 1
     """Gradient steps per training step."""
     target_update_interval: int = 500
@@ -105,7 +107,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raises `ConfigError` for settings that cannot work together."""
-        _positive(self, "batch_size", "buffer_size", "train_freq", "gradient_steps", "eval_interval")
+        _positive(self, "batch_size", "buffer_size", "train_freq", "num_envs", "gradient_steps", "eval_interval")
         if self.total_timesteps is None and self.max_episodes is None:
             raise ConfigError("give a budget: --total-timesteps or --max-episodes")
         optional = ("total_timesteps", "max_episodes", "checkpoint_interval")

@@ -69,6 +69,7 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         max_episodes=config.max_episodes,
         learning_starts=config.learning_starts,
         train_freq=config.train_freq,
+        num_envs=config.num_envs,
         eps_start=config.eps_start,
         eps_end=config.eps_end,
         exploration_fraction=config.exploration_fraction,
@@ -100,7 +101,7 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         max_steps=config.max_steps,
         max_time=config.max_time,
         # evaluation is Lightning's validation loop, every eval_interval env steps
-        val_check_interval=max(1, config.eval_interval // config.train_freq),
+        val_check_interval=max(1, config.eval_interval // (config.train_freq * config.num_envs)),
         check_val_every_n_epoch=None,
         limit_val_batches=None if config.eval_episodes > 0 else 0,
         num_sanity_val_steps=0,
@@ -109,7 +110,7 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else [])
         + ([EvalVideo()] if config.eval_video else [])
         + list(callbacks),
-        log_every_n_steps=max(1, 1_000 // config.train_freq),
+        log_every_n_steps=max(1, 1_000 // (config.train_freq * config.num_envs)),
         plugins=[AtomicCheckpointIO()],
     )
     logger.log_hyperparams(dataclasses.asdict(config))

@@ -117,3 +117,17 @@ def test_algorithm_options_through_the_script(tmp_path: Path) -> None:
     assert "double: true" in hparams and "dueling: true" in hparams and "loss: huber" in hparams
     bad = run_train("--double", "true", "--target-update-interval", "0", "--logdir", "logs2", cwd=tmp_path)
     assert bad.returncode == 2 and "double DQN needs a target network" in bad.stderr
+
+
+def test_several_envs_through_the_script(tmp_path: Path) -> None:
+    flags = ["--num-envs", "3", "--train-freq", "1", "--gradient-steps", "1", "--total-timesteps", "1200",
+             "--learning-starts", "300", "--eval-interval", "600", "--eval-episodes", "2",
+             "--logdir", "logs"]  # fmt: skip
+    result = run_train(*flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = tmp_path / "logs" / "CartPole-v1" / "version_0"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    # 300 warm-up steps, then 3 transitions per training step: (1200 - 300) / 3 = 300 updates
+    assert summary["env_steps"] == 1200 and summary["gradient_steps"] == 300
+    returns = EventAccumulator(str(run_dir)).Reload().Scalars("rollout/episode_return")
+    assert len(returns) == summary["episodes"] > 20  # every sub-env's episodes are counted
