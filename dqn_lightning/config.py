@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NoReturn, get_type_hints
@@ -214,7 +215,7 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
         resume_flags = ["--resume", str(checkpoint)]
     if known.config is not None:
         layered += _as_flags(load_settings(Path(known.config), "config file"))
-    namespace = build_parser().parse_args(layered + list(argv if argv is not None else _sys_argv()) + resume_flags)
+    namespace = build_parser().parse_args(layered + list(argv if argv is not None else sys.argv[1:]) + resume_flags)
     values = {field.name: getattr(namespace, field.name) for field in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**values)
     config.validate()
@@ -235,9 +236,3 @@ def save_run_config(config: TrainConfig, run_dir: str | Path) -> Path:
 def run_dir_of(checkpoint: str | Path) -> Path:
     """`<logdir>/<env>/version_N` for a checkpoint at `<run dir>/checkpoints/<file>.ckpt`."""
     return Path(checkpoint).resolve().parent.parent
-
-
-def _sys_argv() -> list[str]:
-    import sys
-
-    return sys.argv[1:]

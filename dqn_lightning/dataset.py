@@ -47,8 +47,9 @@ class ReplayDataset(IterableDataset[DeferredBatch]):
         self.gradient_steps = gradient_steps
 
     def __iter__(self) -> Iterator[DeferredBatch]:
+        deferred = DeferredBatch(self)  # stateless: one instance serves every step
         while True:
-            yield DeferredBatch(self)
+            yield deferred
 
     def draw(self) -> ReplayBatch:
         """Samples one stacked batch now."""

@@ -123,7 +123,7 @@ class EnvLoop(Callback):
         self.train_seconds = 0.0  # wall time in fit, evaluation excluded
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_lengths: deque[int] = deque(maxlen=100)
-        # the episode in progress in each env: enough to rebuild it on resume (see _replay_envs)
+        # the episode in progress in each env: enough to rebuild it on resume (see _replay_actions)
         self.episode_index = np.zeros(num_envs, dtype=np.int64)  # episodes started per env, minus 1
         self.episode_actions: list[list[int]] = [[] for _ in range(num_envs)]
         self.episode_return = np.zeros(num_envs)
@@ -172,11 +172,10 @@ class EnvLoop(Callback):
         # on_train_start, not on_fit_start: it runs after Lightning restored a checkpoint.
         # The dataloader's first batch is drawn after this (DeferredBatch), from a full buffer.
         self._start_clock()
+        self._obs, _ = self.env.reset(seed=[self._episode_seed(i) for i in range(self.num_envs)])
         if self._restored:
             self._load_buffer(trainer)
-            self._replay_envs()
-        else:
-            self._obs, _ = self.env.reset(seed=[self._episode_seed(i) for i in range(self.num_envs)])
+            self._replay_actions()
         n_actions = self.env.single_action_space.n
         while self.env_steps < self.learning_starts:
             self._step(trainer, self.rng.integers(n_actions, size=self.num_envs))
@@ -306,19 +305,16 @@ class EnvLoop(Callback):
         except ValueError as err:
             raise ConfigError(str(err)) from None
 
-    def _replay_envs(self) -> None:
-        """Rebuilds each env's episode in progress: reset with its seed, then repeat its actions.
+    def _replay_actions(self) -> None:
+        """Rebuilds each env's episode in progress, after its seeded reset, by repeating its actions.
 
         Gymnasium envs draw all randomness from the seed given at reset, so this restores their
         exact state without pickling them.
         """
-        seeds = [self._episode_seed(i) for i in range(self.num_envs)]
-        obs, _ = self.env.reset(seed=seeds)
         for i, actions in enumerate(self.episode_actions):
             sub_env = self.env.envs[i]
             for action in actions:
-                obs[i], *_ = sub_env.step(action)
-        self._obs = obs
+                self._obs[i], *_ = sub_env.step(action)
 
     def _episode_seed(self, i: int) -> int:
         """The reset seed of env `i`'s current episode: distinct per env and episode, reproducible."""
@@ -385,6 +381,11 @@ class EnvLoop(Callback):
 
     def _elapsed(self) -> float:
         return self.train_seconds + (time.perf_counter() - self._clock if self._clock is not None else 0.0)
+
+
+def find_env_loop(trainer: pl.Trainer) -> EnvLoop | None:
+    """The trainer's `EnvLoop` callback, or None."""
+    return next((cb for cb in trainer.callbacks if isinstance(cb, EnvLoop)), None)  # type: ignore[attr-defined]
 
 
 def _prune_buffers(folder: Path, keep: Path) -> None:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from dqn_lightning.buffer import ReplayBatch
 from dqn_lightning.checkpoints import check_env_matches, read_checkpoint
 from dqn_lightning.dataset import DeferredBatch
-from dqn_lightning.env_loop import EnvLoop
+from dqn_lightning.env_loop import EnvLoop, find_env_loop
 from dqn_lightning.envs import env_spaces, make_vector_env
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.evaluation import episode_seeds, evaluate
@@ -152,7 +152,8 @@ class DQN(pl.LightningModule):
         """Epsilon-greedy actions `(n,)` int64 for observations `(n, *obs_shape)`.
 
         Runs the online network on the module's device, and not at all when every action is
-        random. `rng` draws the exploration; NumPy's global generator when not given.
+        random. `rng` draws the exploration; when not given, a generator of the module's own,
+        seeded from torch's seed (so `seed_everything` makes it reproducible).
         """
         n = obs.shape[0]
         if epsilon > 0.0:
@@ -175,13 +176,12 @@ class DQN(pl.LightningModule):
     # ---- learning -----------------------------------------------------------------------------
 
     def on_fit_start(self) -> None:
-        loops = [cb for cb in self.trainer.callbacks if isinstance(cb, EnvLoop)]  # type: ignore[attr-defined]
-        if not loops:
+        self._env_loop = find_env_loop(self.trainer)
+        if self._env_loop is None:
             raise RuntimeError(
                 "DQN collects no experience by itself: add the env-stepping callback, "
                 "Trainer(callbacks=[EnvLoop(env_id, buffer, ...)]), whose buffer feeds the train dataloader"
             )
-        self._env_loop = loops[0]
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         self._lean_updates = self.trainer.world_size == 1 and scaler is None
 
@@ -209,24 +209,8 @@ class DQN(pl.LightningModule):
             end = min(n_minibatches, start + self._updates_before_target_changes())
             targets = self.td_targets(batch.reward[start:end], batch.terminated[start:end], batch.next_obs[start:end])
             for k in range(start, end):
-                q_taken = q_of_actions(self.q_network(batch.obs[k]), batch.action[k])
-                loss = self.loss_fn(q_taken, targets[k - start])
-                if lean and k < n_minibatches - 1:
-                    optimizer.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if self.max_grad_norm is not None:
-                        torch.nn.utils.clip_grad_norm_(self.q_network.parameters(), self.max_grad_norm)
-                    optimizer.optimizer.step()
-                else:
-                    optimizer.zero_grad(set_to_none=True)
-                    self.manual_backward(loss)
-                    if self.max_grad_norm is not None:  # Lightning's clipping unscales AMP gradients first
-                        self.clip_gradients(
-                            optimizer,  # type: ignore[arg-type]
-                            gradient_clip_val=self.max_grad_norm,
-                            gradient_clip_algorithm="norm",
-                        )
-                    optimizer.step()
+                loss, q_taken = self._loss(batch.obs[k], batch.action[k], targets[k - start])
+                self._update(optimizer, loss, through_lightning=not lean or k == n_minibatches - 1)
                 self.gradient_step += 1
                 self._maybe_sync_target()
                 losses.append(loss.detach())
@@ -261,10 +245,32 @@ class DQN(pl.LightningModule):
         return target.view(reward.shape)
 
     def td_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Bellman MSE loss on one minibatch, and Q(s, a) `(batch,)` for logging."""
-        q_taken = q_of_actions(self.q_network(batch.obs), batch.action)
+        """The TD loss (`loss`: MSE or Huber) on one minibatch, and Q(s, a) `(batch,)` for logging."""
         target = self.td_targets(batch.reward[None], batch.terminated[None], batch.next_obs[None])[0]
+        return self._loss(batch.obs, batch.action, target)
+
+    def _loss(self, obs: torch.Tensor, action: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q_taken = q_of_actions(self.q_network(obs), action)
         return self.loss_fn(q_taken, target), q_taken
+
+    def _update(self, optimizer: LightningOptimizer, loss: torch.Tensor, through_lightning: bool) -> None:
+        """One gradient step: through Lightning's wrapper (hooks, precision, step count) or directly."""
+        if through_lightning:
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            if self.max_grad_norm is not None:  # Lightning's clipping unscales AMP gradients first
+                self.clip_gradients(
+                    optimizer,  # type: ignore[arg-type]
+                    gradient_clip_val=self.max_grad_norm,
+                    gradient_clip_algorithm="norm",
+                )
+            optimizer.step()
+        else:
+            optimizer.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(self.q_network.parameters(), self.max_grad_norm)
+            optimizer.optimizer.step()
 
     def _updates_before_target_changes(self) -> int:
         """Gradient steps from now until the bootstrap network next changes."""

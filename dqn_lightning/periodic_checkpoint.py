@@ -9,7 +9,7 @@ from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
 from dqn_lightning.checkpoints import checkpoint_dir
-from dqn_lightning.env_loop import EnvLoop
+from dqn_lightning.env_loop import EnvLoop, find_env_loop
 from dqn_lightning.errors import ConfigError
 
 
@@ -41,7 +41,7 @@ class PeriodicCheckpoint(Callback):
 
 
 def _env_loop(trainer: pl.Trainer) -> EnvLoop:
-    loop = next((cb for cb in trainer.callbacks if isinstance(cb, EnvLoop)), None)  # type: ignore[attr-defined]
+    loop = find_env_loop(trainer)
     if loop is None:
         raise RuntimeError("PeriodicCheckpoint counts env steps: add the EnvLoop callback too")
     return loop

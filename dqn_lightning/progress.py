@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import TQDMProgressBar
 from typing_extensions import override
 
-from dqn_lightning.env_loop import EnvLoop
+from dqn_lightning.env_loop import find_env_loop
 
 
 class EpisodeProgressBar(TQDMProgressBar):
@@ -28,7 +28,7 @@ class EpisodeProgressBar(TQDMProgressBar):
     @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_start(trainer, pl_module)
-        loop = _env_loop(trainer)
+        loop = find_env_loop(trainer)
         if loop is not None and loop.total_timesteps is not None:
             self.train_progress_bar.reset(total=loop.total_timesteps)
             self.train_progress_bar.initial = 0
@@ -38,7 +38,7 @@ class EpisodeProgressBar(TQDMProgressBar):
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        loop = _env_loop(trainer)
+        loop = find_env_loop(trainer)
         if loop is None or loop.total_timesteps is None:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
             return
@@ -56,7 +56,7 @@ class EpisodeProgressBar(TQDMProgressBar):
     ) -> dict[str, int | str | float | dict[str, float]]:
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
-        loop = _env_loop(trainer)
+        loop = find_env_loop(trainer)
         if loop is not None and loop.recent_returns:
             metrics.update(
                 episode=loop.episodes,
@@ -65,7 +65,3 @@ class EpisodeProgressBar(TQDMProgressBar):
                 eps=f"{loop.epsilon:.3f}",
             )
         return metrics
-
-
-def _env_loop(trainer: pl.Trainer) -> EnvLoop | None:
-    return next((cb for cb in trainer.callbacks if isinstance(cb, EnvLoop)), None)  # type: ignore[attr-defined]

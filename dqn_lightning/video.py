@@ -11,7 +11,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from tensorboard.compat.proto.summary_pb2 import Summary
 from typing_extensions import override
 
-from dqn_lightning.env_loop import EnvLoop
+from dqn_lightning.env_loop import find_env_loop
 from dqn_lightning.envs import make_env
 
 
@@ -37,7 +37,7 @@ class EvalVideo(Callback):
         if trainer.sanity_checking or not trainer.is_global_zero or logger is None:
             return
         frames = self.record(pl_module)
-        loop = next((cb for cb in trainer.callbacks if isinstance(cb, EnvLoop)), None)  # type: ignore[attr-defined]
+        loop = find_env_loop(trainer)
         step = loop.env_steps if loop is not None else trainer.global_step
         height, width = frames[0].shape[:2]
         image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=self.gif(frames))
