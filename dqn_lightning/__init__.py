@@ -8,8 +8,10 @@ from dqn_lightning.errors import ConfigError
 from dqn_lightning.evaluation import evaluate
 from dqn_lightning.module import DQN
 from dqn_lightning.networks import QNetwork
+from dqn_lightning.prioritized import PrioritizedReplayBuffer
 from dqn_lightning.progress import EpisodeProgressBar
 from dqn_lightning.schedules import linear_schedule
+from dqn_lightning.sum_tree import SumTree
 from dqn_lightning.td import bellman_huber, bellman_mse, double_td_target, q_of_actions, td_target
 
 __all__ = [
@@ -18,10 +20,12 @@ __all__ = [
     "EnvLoop",
     "EnvSpaces",
     "EpisodeProgressBar",
+    "PrioritizedReplayBuffer",
     "QNetwork",
     "ReplayBatch",
     "ReplayBuffer",
     "ReplayDataset",
+    "SumTree",
     "bellman_huber",
     "bellman_mse",
     "double_td_target",

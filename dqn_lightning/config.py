@@ -79,6 +79,18 @@ class TrainConfig:
     """Clip each update's gradient norm to this (null: no clipping)."""
     tau: float = 1.0
     """Target update weight: 1.0 hard copy, below 1 a soft (Polyak) update every --target-update-interval."""
+    n_step: int = 1
+    """n-step returns: rewards summed per target before bootstrapping with gamma^n (1: plain DQN)."""
+    prioritized: bool = False
+    """Prioritized experience replay (proportional, sum tree)."""
+    per_alpha: float | None = None
+    """Prioritization exponent (needs --prioritized; null: 0.6)."""
+    per_beta_start: float | None = None
+    """Initial importance-sampling exponent, annealed to 1 over --total-timesteps (needs --prioritized; null: 0.4)."""
+    per_eps: float | None = None
+    """Added to |TD error| to form a priority (needs --prioritized; null: 1e-6)."""
+    vector: Literal["sync", "async"] = "sync"
+    """Vector env type for --num-envs: sync (one process) or async (one subprocess per env)."""
     eval_interval: int = 5_000
     """Env steps between greedy evaluations."""
     eval_episodes: int = 20
@@ -113,9 +125,22 @@ class TrainConfig:
             raise ConfigError("give a budget: --total-timesteps or --max-episodes")
         optional = ("total_timesteps", "max_episodes", "checkpoint_interval")
         _positive(self, *(name for name in optional if getattr(self, name) is not None))
-        for name in ("lr", "gamma", "eps_start", "eps_end", "exploration_fraction"):
+        for name in ("lr", "gamma", "eps_start", "eps_end", "exploration_fraction", "tau"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"--{_flag(name)} must be a finite number, got {getattr(self, name)}")
+        _positive(self, "n_step")
+        per_set = [name for name in ("per_alpha", "per_beta_start", "per_eps") if getattr(self, name) is not None]
+        if per_set and not self.prioritized:
+            raise ConfigError(f"--{_flag(per_set[0])} only applies to prioritized replay: add --prioritized")
+        if self.n_step > 1 and self.gamma == 0:
+            raise ConfigError(
+                f"--n-step {self.n_step} with --gamma 0 adds nothing (every reward after the first is weighted 0): "
+                "use --n-step 1 or a gamma above 0"
+            )
+        for name in ("max_grad_norm", "per_alpha", "per_beta_start", "per_eps"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"--{_flag(name)} must be a finite number, got {value}")
         if self.learning_starts < self.batch_size:
             raise ConfigError(
                 f"--learning-starts {self.learning_starts} is below one batch ({self.batch_size}): the first "

@@ -46,6 +46,7 @@ class EnvLoop(Callback):
         learning_starts: random-policy env steps taken at fit start, before any learning.
         train_freq: steps of every env per training batch.
         num_envs: envs stepped together in a vector env.
+        vector: `sync` (all envs in this process) or `async` (one subprocess per env).
         eps_start, eps_end: epsilon at env step 0 and at the end of the decay.
         exploration_fraction: decay length as a fraction of `total_timesteps`.
         exploration_steps: decay length in env steps; overrides `exploration_fraction`.
@@ -72,6 +73,7 @@ class EnvLoop(Callback):
         learning_starts: int = 1_000,
         train_freq: int = 1,
         num_envs: int = 1,
+        vector: Literal["sync", "async"] = "sync",
         eps_start: float = 1.0,
         eps_end: float = 0.05,
         exploration_fraction: float = 0.1,
@@ -98,6 +100,8 @@ class EnvLoop(Callback):
             raise ConfigError("learning_starts and exploration_steps must be >= 0")
         if not (0.0 <= eps_end <= 1.0 and 0.0 <= eps_start <= 1.0 and 0.0 <= exploration_fraction <= 1.0):
             raise ConfigError("eps_start, eps_end and exploration_fraction must lie in [0, 1]")
+        if vector not in ("sync", "async"):
+            raise ConfigError(f"vector must be sync or async, got {vector!r}")
         if save_buffer not in ("auto", "always", "never"):
             raise ConfigError(f"save_buffer must be auto, always or never, got {save_buffer!r}")
         self.env_source = env
@@ -107,6 +111,7 @@ class EnvLoop(Callback):
         self.learning_starts = learning_starts
         self.train_freq = train_freq
         self.num_envs = num_envs
+        self.vector = vector
         self.eps_start, self.eps_end = eps_start, eps_end
         self.exploration_steps = (
             exploration_steps if exploration_steps is not None else int(exploration_fraction * (total_timesteps or 0))
@@ -153,12 +158,17 @@ class EnvLoop(Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit" or self.env is not None:
             return
-        self.env = make_vector_env(self.env_source, self.num_envs)
+        self.env = make_vector_env(self.env_source, self.num_envs, self.vector)
         obs_shape = self.env.single_observation_space.shape
         if tuple(self.buffer.obs.shape[1:]) != tuple(obs_shape):
             raise ConfigError(
                 f"the replay buffer stores observations of shape {self.buffer.obs.shape[1:]} but the env "
                 f"returns {obs_shape}: build the buffer from the env's observation space"
+            )
+        if self.buffer.n_step > 1 and self.buffer.num_envs != self.num_envs:
+            raise ConfigError(
+                f"the replay buffer expects {self.buffer.num_envs} envs per step for n-step returns but the loop "
+                f"runs {self.num_envs}: build the buffer with num_envs={self.num_envs}"
             )
         expected = getattr(pl_module, "n_actions", None)
         if expected is not None and expected != self.env.single_action_space.n:
@@ -306,15 +316,13 @@ class EnvLoop(Callback):
             raise ConfigError(str(err)) from None
 
     def _replay_actions(self) -> None:
-        """Rebuilds each env's episode in progress, after its seeded reset, by repeating its actions.
+        """Rebuilds each env's episode in progress: its seeded reset, then its actions again.
 
         Gymnasium envs draw all randomness from the seed given at reset, so this restores their
-        exact state without pickling them.
+        exact state without pickling them (see `envs.ReplayableEpisode`).
         """
-        for i, actions in enumerate(self.episode_actions):
-            sub_env = self.env.envs[i]
-            for action in actions:
-                self._obs[i], *_ = sub_env.step(action)
+        seeds = [self._episode_seed(i) for i in range(self.num_envs)]
+        self._obs = np.stack(self.env.call("replay_episode", seeds, self.episode_actions))
 
     def _episode_seed(self, i: int) -> int:
         """The reset seed of env `i`'s current episode: distinct per env and episode, reproducible."""
@@ -325,9 +333,9 @@ class EnvLoop(Callback):
     def _step(self, trainer: pl.Trainer, actions: np.ndarray) -> None:
         """One step of every env; stores the transitions, then resets the envs that finished."""
         next_obs, reward, terminated, truncated, _ = self.env.step(actions)
-        # the one place truncation matters: it ends the episode below, but only `terminated`
-        # is stored, so a time-limit cut still bootstraps from next_obs (its true last state)
-        self.buffer.add(self._obs, actions, reward, next_obs, terminated)
+        # the one place truncation matters: it ends the episode (and an n-step sum), but only
+        # `terminated` cuts the bootstrap, so a time-limit cut still bootstraps from next_obs
+        self.buffer.add(self._obs, actions, reward, next_obs, terminated, truncated)
         self.env_steps += self.num_envs
         self.episode_return += reward
         self.episode_length += 1

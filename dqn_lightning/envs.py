@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from dqn_lightning.errors import ConfigError
 
@@ -60,19 +62,51 @@ def env_spaces(env_id: str) -> EnvSpaces:
         env.close()
 
 
-def make_vector_env(env: str | EnvFactory, num_envs: int = 1) -> SyncVectorEnv:
+class ReplayableEpisode(gym.Wrapper):
+    """Lets a vector env rebuild each sub-env's episode in progress, in place, sync or async.
+
+    `replay_episode(seeds, actions)` is called on every sub-env at once (`VectorEnv.call`);
+    each takes its own entry: reset with `seeds[i]`, then the actions `actions[i]`. Gymnasium
+    envs draw all randomness from the reset seed, so this restores their state exactly.
+    """
+
+    def __init__(self, env: gym.Env, index: int) -> None:
+        super().__init__(env)
+        self.index = index
+
+    def replay_episode(self, seeds: list[int], actions: list[list[int]]) -> np.ndarray:
+        obs, _ = self.env.reset(seed=seeds[self.index])
+        for action in actions[self.index]:
+            obs, *_ = self.env.step(action)
+        return obs
+
+
+def make_vector_env(
+    env: str | EnvFactory, num_envs: int = 1, vector: Literal["sync", "async"] = "sync"
+) -> SyncVectorEnv | AsyncVectorEnv:
     """`num_envs` copies in a vector env that never resets by itself.
 
     The caller resets finished sub-envs (`reset(seed=..., options={"reset_mask": ended})`), so
     every `step` is a real transition, the observation it returns is the true last state of a
-    finished episode, and each episode starts from a seed the caller chose and can replay.
+    finished episode, and each episode starts from a seed the caller chose and can replay
+    (`call("replay_episode", ...)`, see `ReplayableEpisode`). `async` runs each env in its own
+    subprocess: worth it when one env step costs more than the inter-process round trip.
     """
-    factory: EnvFactory = (lambda: make_env(env)) if isinstance(env, str) else env
-    vec = SyncVectorEnv([factory] * num_envs, autoreset_mode=AutoresetMode.DISABLED)
-    check_spaces(vec.single_observation_space, vec.single_action_space, _name(vec))
+    if vector not in ("sync", "async"):
+        raise ConfigError(f"vector must be sync or async, got {vector!r}")
+    factories = [functools.partial(_replayable, env, i) for i in range(num_envs)]
+    if vector == "sync":
+        vec: SyncVectorEnv | AsyncVectorEnv = SyncVectorEnv(factories, autoreset_mode=AutoresetMode.DISABLED)
+    else:
+        vec = AsyncVectorEnv(factories, autoreset_mode=AutoresetMode.DISABLED)
+    check_spaces(vec.single_observation_space, vec.single_action_space, _name(env))
     return vec
 
 
-def _name(vec: gym.vector.VectorEnv) -> str:
-    spec = vec.envs[0].spec if isinstance(vec, SyncVectorEnv) else None
-    return spec.id if spec is not None else "the env"
+def _replayable(env: str | EnvFactory, index: int) -> gym.Env:
+    # module-level (not a lambda) so that async workers can unpickle it
+    return ReplayableEpisode(make_env(env) if isinstance(env, str) else env(), index)
+
+
+def _name(env: str | EnvFactory) -> str:
+    return env if isinstance(env, str) else getattr(env, "__name__", "the env")

@@ -182,6 +182,12 @@ class DQN(pl.LightningModule):
                 "DQN collects no experience by itself: add the env-stepping callback, "
                 "Trainer(callbacks=[EnvLoop(env_id, buffer, ...)]), whose buffer feeds the train dataloader"
             )
+        buffer = self._env_loop.buffer
+        if buffer.n_step > 1 and buffer.gamma != self.gamma:
+            raise ConfigError(
+                f"the replay buffer sums {buffer.n_step}-step returns with gamma {buffer.gamma} but the module "
+                f"bootstraps with gamma {self.gamma}: build both with the same gamma"
+            )
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         self._lean_updates = self.trainer.world_size == 1 and scaler is None
 
@@ -201,21 +207,29 @@ class DQN(pl.LightningModule):
         assert isinstance(optimizer, LightningOptimizer)  # one optimizer: configure_optimizers
         n_minibatches = batch.action.shape[0]
         lean = self._lean_updates
-        losses, q_means = [], []
+        losses, q_means, td_errors = [], [], []
         start = 0
         while start < n_minibatches:
             # the bootstrap network stays fixed until the next target copy, so the targets of
             # all minibatches before it come from one batched forward pass
             end = min(n_minibatches, start + self._updates_before_target_changes())
-            targets = self.td_targets(batch.reward[start:end], batch.terminated[start:end], batch.next_obs[start:end])
+            steps = batch.steps[start:end] if batch.steps is not None else None
+            targets = self.td_targets(
+                batch.reward[start:end], batch.terminated[start:end], batch.next_obs[start:end], steps
+            )
             for k in range(start, end):
-                loss, q_taken = self._loss(batch.obs[k], batch.action[k], targets[k - start])
+                weight = batch.weight[k] if batch.weight is not None else None
+                loss, q_taken = self._loss(batch.obs[k], batch.action[k], targets[k - start], weight)
                 self._update(optimizer, loss, through_lightning=not lean or k == n_minibatches - 1)
                 self.gradient_step += 1
                 self._maybe_sync_target()
                 losses.append(loss.detach())
                 q_means.append(q_taken.detach().mean())
+                if batch.slot is not None:
+                    td_errors.append(targets[k - start] - q_taken.detach())
             start = end
+        if batch.slot is not None:
+            self._update_priorities(batch.slot, torch.stack(td_errors))
         self._log_sums += torch.stack(
             (torch.stack(losses).sum(), torch.stack(q_means).sum(), self._log_sums.new_tensor(len(losses)))
         )
@@ -231,27 +245,50 @@ class DQN(pl.LightningModule):
             self._log_sums.zero_()
 
     @torch.no_grad()
-    def td_targets(self, reward: torch.Tensor, terminated: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
-        """Bellman targets for stacked minibatches: `(k, batch)` from `(k, batch)`, `(k, batch, *obs_shape)`."""
+    def td_targets(
+        self,
+        reward: torch.Tensor,
+        terminated: torch.Tensor,
+        next_obs: torch.Tensor,
+        steps: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Bellman targets for stacked minibatches: `(k, batch)` from `(k, batch)`, `(k, batch, *obs_shape)`.
+
+        `steps` `(k, batch)`: rewards summed per row (n-step returns), which bootstrap with
+        `gamma ** steps`; None for 1-step rows.
+        """
         bootstrap = self.target_network if self.target_network is not None else self.q_network
         flat_next = next_obs.flatten(0, 1)
         next_q = bootstrap(flat_next)
+        gamma: float | torch.Tensor = self.gamma if steps is None else self.gamma ** steps.flatten()
         if self.double_q:
-            target = double_td_target(
-                reward.flatten(), terminated.flatten(), next_q, self.q_network(flat_next), self.gamma
-            )
+            target = double_td_target(reward.flatten(), terminated.flatten(), next_q, self.q_network(flat_next), gamma)
         else:
-            target = td_target(reward.flatten(), terminated.flatten(), next_q, self.gamma)
+            target = td_target(reward.flatten(), terminated.flatten(), next_q, gamma)
         return target.view(reward.shape)
 
     def td_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """The TD loss (`loss`: MSE or Huber) on one minibatch, and Q(s, a) `(batch,)` for logging."""
-        target = self.td_targets(batch.reward[None], batch.terminated[None], batch.next_obs[None])[0]
-        return self._loss(batch.obs, batch.action, target)
+        steps = batch.steps[None] if batch.steps is not None else None
+        target = self.td_targets(batch.reward[None], batch.terminated[None], batch.next_obs[None], steps)[0]
+        return self._loss(batch.obs, batch.action, target, batch.weight)
 
-    def _loss(self, obs: torch.Tensor, action: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss(
+        self, obs: torch.Tensor, action: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         q_taken = q_of_actions(self.q_network(obs), action)
-        return self.loss_fn(q_taken, target), q_taken
+        # a custom loss_fn without a weight argument still works for uniform replay
+        loss = self.loss_fn(q_taken, target) if weight is None else self.loss_fn(q_taken, target, weight)
+        return loss, q_taken
+
+    def _update_priorities(self, index: torch.Tensor, td_error: torch.Tensor) -> None:
+        """Hands a batch's TD errors back to a prioritized buffer (one host sync per batch)."""
+        buffer = self._env_loop.buffer if self._env_loop is not None else None
+        if buffer is None or not hasattr(buffer, "update_priorities"):
+            raise RuntimeError("batches with slot indices need the EnvLoop's buffer to be a PrioritizedReplayBuffer")
+        if not torch.isfinite(td_error).all():
+            return  # a non-finite loss is reported by the NaN guard; keep the old priorities
+        buffer.update_priorities(index.cpu().numpy(), td_error.float().cpu().numpy())
 
     def _update(self, optimizer: LightningOptimizer, loss: torch.Tensor, through_lightning: bool) -> None:
         """One gradient step: through Lightning's wrapper (hooks, precision, step count) or directly."""

@@ -6,18 +6,20 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def td_target(reward: Tensor, terminated: Tensor, next_q: Tensor, gamma: float) -> Tensor:
+def td_target(reward: Tensor, terminated: Tensor, next_q: Tensor, gamma: float | Tensor) -> Tensor:
     """Bellman target `r + gamma * (1 - terminated) * max_a next_q[a]`, shape `(batch,)`.
 
     `next_q` is `(batch, n_actions)` from the target network (or the online network when no
     target network is kept). Only `terminated` cuts the bootstrap: a transition cut by a time
     limit (truncated) still bootstraps, because the state it reached is not terminal.
+    For n-step returns, `reward` is the discounted k-step sum and `gamma` the tensor
+    `gamma ** k` `(batch,)`.
     """
     return reward + gamma * (1.0 - terminated) * next_q.max(dim=1).values
 
 
 def double_td_target(
-    reward: Tensor, terminated: Tensor, next_q_target: Tensor, next_q_online: Tensor, gamma: float
+    reward: Tensor, terminated: Tensor, next_q_target: Tensor, next_q_online: Tensor, gamma: float | Tensor
 ) -> Tensor:
     """Double DQN target: the online network picks the next action, the target network values it.
 
@@ -32,14 +34,21 @@ def q_of_actions(q: Tensor, action: Tensor) -> Tensor:
     return q.gather(1, action.long().unsqueeze(1)).squeeze(1)
 
 
-def bellman_mse(q_taken: Tensor, target: Tensor) -> Tensor:
-    """Mean squared TD error; `target` must carry no gradient (semi-gradient Q-learning)."""
-    return F.mse_loss(q_taken, target)
+def bellman_mse(q_taken: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Mean squared TD error; `target` must carry no gradient (semi-gradient Q-learning).
+
+    `weight` `(batch,)` scales each row's error (importance weights of prioritized replay).
+    """
+    if weight is None:
+        return F.mse_loss(q_taken, target)
+    return (weight * (q_taken - target) ** 2).mean()
 
 
-def bellman_huber(q_taken: Tensor, target: Tensor) -> Tensor:
+def bellman_huber(q_taken: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
     """Huber TD loss (quadratic within 1 of the target, linear beyond), as in the Nature DQN."""
-    return F.smooth_l1_loss(q_taken, target)
+    if weight is None:
+        return F.smooth_l1_loss(q_taken, target)
+    return (weight * F.smooth_l1_loss(q_taken, target, reduction="none")).mean()
 
 
 TD_LOSSES = {"mse": bellman_mse, "huber": bellman_huber}

@@ -26,7 +26,16 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from dqn_lightning import DQN, EnvLoop, EpisodeProgressBar, ReplayBuffer, env_spaces, replay_dataloader
+from dqn_lightning import (
+    DQN,
+    EnvLoop,
+    EnvSpaces,
+    EpisodeProgressBar,
+    PrioritizedReplayBuffer,
+    ReplayBuffer,
+    env_spaces,
+    replay_dataloader,
+)
 from dqn_lightning.checkpoints import AtomicCheckpointIO
 from dqn_lightning.config import TrainConfig, parse_config, run_dir_of, save_run_config
 from dqn_lightning.errors import exit_code
@@ -61,7 +70,7 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         max_grad_norm=config.max_grad_norm,
         tau=config.tau,
     )
-    buffer = ReplayBuffer(config.buffer_size, spaces.obs_shape, spaces.obs_dtype, seed=config.seed)
+    buffer = build_buffer(config, spaces)
     env_loop = EnvLoop(
         config.env,
         buffer,
@@ -70,6 +79,7 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         learning_starts=config.learning_starts,
         train_freq=config.train_freq,
         num_envs=config.num_envs,
+        vector=config.vector,
         eps_start=config.eps_start,
         eps_end=config.eps_end,
         exploration_fraction=config.exploration_fraction,
@@ -127,6 +137,28 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         path = write_summary(summary, trainer.log_dir or config.logdir)
         print(f"\nSummary ({path}):\n{format_summary(summary)}")
     return summary
+
+
+def build_buffer(config: TrainConfig, spaces: EnvSpaces) -> ReplayBuffer:
+    """The replay buffer the settings ask for: uniform or prioritized, 1-step or n-step."""
+    common: dict[str, Any] = {"n_step": config.n_step, "gamma": config.gamma, "num_envs": config.num_envs}
+    if not config.prioritized:
+        return ReplayBuffer(config.buffer_size, spaces.obs_shape, spaces.obs_dtype, seed=config.seed, **common)
+    per = {
+        "alpha": config.per_alpha,
+        "beta_start": config.per_beta_start,
+        "eps": config.per_eps,
+        # beta reaches 1 at the end of the step budget (or after 100k steps with an episode budget)
+        "beta_steps": config.total_timesteps or 100_000,
+    }
+    return PrioritizedReplayBuffer(
+        config.buffer_size,
+        spaces.obs_shape,
+        spaces.obs_dtype,
+        seed=config.seed,
+        **{k: v for k, v in per.items() if v is not None},
+        **common,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

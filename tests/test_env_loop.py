@@ -137,3 +137,22 @@ def test_act_is_greedy_at_epsilon_zero_and_random_at_one() -> None:
     explore = u < 0.5
     assert np.array_equal(mixed[~explore], greedy[~explore])  # non-exploring rows stay greedy
     assert np.array_equal(mixed[explore], (u[explore] / 0.5 * 2).astype(int))
+
+
+@pytest.mark.parametrize("vector", ["sync", "async"])
+def test_replay_episode_rebuilds_each_sub_env(vector: str) -> None:
+    from dqn_lightning import make_vector_env
+
+    env = make_vector_env("CartPole-v1", 2, vector)  # type: ignore[arg-type]
+    try:
+        seeds, actions = [11, 22], [[0, 1, 1, 0, 1], [1, 1, 0]]
+        obs, _ = env.reset(seed=seeds)
+        for t in range(5):  # step env 1 only for its 3 actions: afterwards its state must not move
+            step_actions = np.array([actions[0][t], actions[1][t] if t < 3 else 0])
+            obs_t, *_ = env.step(step_actions)
+            obs = np.stack([obs_t[0], obs_t[1] if t < 3 else obs[1]])
+        env.reset(seed=[1, 2])  # scramble both
+        rebuilt = np.stack(env.call("replay_episode", seeds, actions))
+        assert np.array_equal(rebuilt, obs)
+    finally:
+        env.close()

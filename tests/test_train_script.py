@@ -82,6 +82,10 @@ def test_seed_tutorial_preset_runs_its_episode_budget(tmp_path: Path) -> None:
         (["--preset", "pong9000"], "unknown preset 'pong9000'"),
         (["--gamma", "2"], "gamma must be in [0, 1]"),
         (["--no-such-flag", "1"], "unrecognized arguments"),
+        (["--per-alpha", "0.5"], "--per-alpha only applies to prioritized replay: add --prioritized"),
+        (["--n-step", "3", "--gamma", "0"], "--n-step 3 with --gamma 0 adds nothing"),
+        (["--n-step", "0"], "--n-step must be >= 1"),
+        (["--vector", "threads"], "vector"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, flags: list[str], message: str) -> None:
@@ -131,3 +135,16 @@ def test_several_envs_through_the_script(tmp_path: Path) -> None:
     assert summary["env_steps"] == 1200 and summary["gradient_steps"] == 300
     returns = EventAccumulator(str(run_dir)).Reload().Scalars("rollout/episode_return")
     assert len(returns) == summary["episodes"] > 20  # every sub-env's episodes are counted
+
+
+def test_n_step_prioritized_async_through_the_script(tmp_path: Path) -> None:
+    flags = ["--n-step", "3", "--prioritized", "true", "--per-alpha", "0.5", "--num-envs", "2", "--vector", "async",
+             "--train-freq", "4", "--gradient-steps", "2", "--total-timesteps", "1200", "--learning-starts", "300",
+             "--eval-interval", "600", "--eval-episodes", "2", "--logdir", "logs"]  # fmt: skip
+    result = run_train(*flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = tmp_path / "logs" / "CartPole-v1" / "version_0"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_steps"] == 1200 and summary["final_eval_return_mean"] is not None
+    config = (run_dir / "config.yaml").read_text()
+    assert "n_step: 3" in config and "prioritized: true" in config and "vector: async" in config
