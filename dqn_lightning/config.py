@@ -101,6 +101,10 @@ class TrainConfig:
     """Lightning accelerator: cpu, gpu, auto, ..."""
     devices: str = "auto"
     """Lightning devices: a count, a list like [0, 1], or auto."""
+    strategy: str = "auto"
+    """Lightning strategy: auto, ddp (one process per device, each with its own envs and buffer), ..."""
+    num_nodes: int = 1
+    """Machines for multi-node DDP (Lightning's num_nodes; SLURM or torchrun set the rest)."""
     precision: str | None = None
     """Lightning precision, e.g. 32-true, bf16-mixed (null: Lightning's default)."""
     max_steps: int = -1
@@ -128,7 +132,7 @@ class TrainConfig:
         for name in ("lr", "gamma", "eps_start", "eps_end", "exploration_fraction", "tau"):
             if not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"--{_flag(name)} must be a finite number, got {getattr(self, name)}")
-        _positive(self, "n_step")
+        _positive(self, "n_step", "num_nodes")
         per_set = [name for name in ("per_alpha", "per_beta_start", "per_eps") if getattr(self, name) is not None]
         if per_set and not self.prioritized:
             raise ConfigError(f"--{_flag(per_set[0])} only applies to prioritized replay: add --prioritized")

@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
@@ -37,6 +38,10 @@ class EnvLoop(Callback):
     - Logs `rollout/episode_return`, `rollout/episode_length` per episode and `train/epsilon`,
       `perf/sps` every `log_interval` env steps, all against the env-step count.
     - Stops the Trainer once `total_timesteps` env steps or `max_episodes` episodes are done.
+
+    Under DDP every rank runs its own envs and buffer, seeded `seed + rank`, in lockstep:
+    `env_steps` and both budgets count over all ranks, and rank 0 logs episode statistics
+    gathered from every rank once per `log_interval`.
 
     Args:
         env: a Gymnasium env id, or a function that builds one env.
@@ -122,6 +127,7 @@ class EnvLoop(Callback):
         self.buffer_limit_bytes = buffer_limit_bytes
         self.rng = np.random.default_rng(self.seed)
         self.env: Any = None
+        self.rank, self.world_size = 0, 1  # set from the Trainer in setup
         # counters: all saved by state_dict
         self.env_steps = 0
         self.episodes = 0
@@ -139,6 +145,8 @@ class EnvLoop(Callback):
         self._clock: float | None = None
         self._sps_mark = (0, 0.0)
         self._obs: np.ndarray = np.empty(0)  # current observations, set at train start
+        self._unlogged = np.zeros(3)  # DDP: (return sum, length sum, count) of episodes not logged yet
+        self._rank_states: list[dict[str, Any]] | None = None  # DDP: every rank's state from a checkpoint
 
     @property
     def epsilon(self) -> float:
@@ -147,10 +155,18 @@ class EnvLoop(Callback):
 
     @property
     def done(self) -> bool:
-        """True once either budget is spent."""
+        """True once either budget is spent (the episode budget as counted on this rank)."""
         return (self.total_timesteps is not None and self.env_steps >= self.total_timesteps) or (
             self.max_episodes is not None and self.episodes >= self.max_episodes
         )
+
+    def _done_everywhere(self, trainer: pl.Trainer) -> bool:
+        """`done`, agreed by all ranks: they must stop at the same batch or DDP's all-reduce hangs."""
+        if self.world_size == 1 or self.max_episodes is None:
+            return self.done  # env steps advance in lockstep, so every rank decides the same
+        mine = torch.tensor(float(self.episodes), device=trainer.strategy.root_device)
+        episodes = trainer.strategy.reduce(mine, reduce_op="sum")
+        return self.done or float(episodes) >= self.max_episodes
 
     # ---- Lightning hooks ----------------------------------------------------------------------
 
@@ -158,6 +174,10 @@ class EnvLoop(Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit" or self.env is not None:
             return
+        self.rank, self.world_size = trainer.global_rank, trainer.world_size
+        if self.rank > 0:  # each rank its own episodes, exploration and replay draws
+            self.rng = np.random.default_rng(self.seed + self.rank)
+            self.buffer.rng = np.random.default_rng(self.seed + self.rank)
         self.env = make_vector_env(self.env_source, self.num_envs, self.vector)
         obs_shape = self.env.single_observation_space.shape
         if tuple(self.buffer.obs.shape[1:]) != tuple(obs_shape):
@@ -182,6 +202,8 @@ class EnvLoop(Callback):
         # on_train_start, not on_fit_start: it runs after Lightning restored a checkpoint.
         # The dataloader's first batch is drawn after this (DeferredBatch), from a full buffer.
         self._start_clock()
+        if self._rank_states is not None:  # a DDP checkpoint: continue this rank's own envs and buffer
+            self._load_rank_state(self._rank_states[self.rank] if self.rank < len(self._rank_states) else None)
         self._obs, _ = self.env.reset(seed=[self._episode_seed(i) for i in range(self.num_envs)])
         if self._restored:
             self._load_buffer(trainer)
@@ -206,7 +228,7 @@ class EnvLoop(Callback):
     ) -> None:
         if self.env_steps >= self._next_log:
             self._log_progress(trainer)
-        if self.done:
+        if self._done_everywhere(trainer):
             trainer.should_stop = True
 
     @override
@@ -229,6 +251,16 @@ class EnvLoop(Callback):
 
     @override
     def state_dict(self) -> dict[str, Any]:
+        state = self._own_state()
+        if self.world_size > 1:
+            # every rank calls this while a checkpoint is made, and only rank 0 writes the file:
+            # gather all ranks' env states into it, so each rank resumes its own envs and buffer
+            states: list[Any] = [None] * self.world_size
+            torch.distributed.all_gather_object(states, state)
+            state = {**state, "ranks": states}
+        return state
+
+    def _own_state(self) -> dict[str, Any]:
         return {
             "env_steps": self.env_steps,
             "episodes": self.episodes,
@@ -248,6 +280,16 @@ class EnvLoop(Callback):
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # the rank is not known yet (setup comes later): keep every rank's state for on_train_start
+        self._rank_states = state_dict.get("ranks")
+        self._load_rank_state(state_dict)
+
+    def _load_rank_state(self, state_dict: dict[str, Any] | None) -> None:
+        if state_dict is None:  # more ranks than the checkpoint had: this rank starts afresh
+            self._restored, self._buffer_file = True, None
+            self.episode_index[:], self.episode_length[:], self.episode_return[:] = 0, 0, 0.0
+            self.episode_actions = [[] for _ in range(self.num_envs)]
+            return
         if len(state_dict.get("episode_index", [])) not in (0, self.num_envs):
             raise ConfigError(
                 f"the checkpoint ran {len(state_dict['episode_index'])} envs, this run has num_envs={self.num_envs}"
@@ -255,7 +297,9 @@ class EnvLoop(Callback):
         self.env_steps = state_dict["env_steps"]
         self.episodes = state_dict["episodes"]
         self.train_seconds = state_dict.get("train_seconds", 0.0)
+        self.recent_returns.clear()
         self.recent_returns.extend(state_dict.get("recent_returns", []))
+        self.recent_lengths.clear()
         self.recent_lengths.extend(state_dict.get("recent_lengths", []))
         self.rng.bit_generator.state = state_dict["rng"]
         self.seed = state_dict.get("seed", self.seed)
@@ -274,8 +318,8 @@ class EnvLoop(Callback):
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        if not self._should_save_buffer() or not trainer.is_global_zero:
-            return
+        if not self._should_save_buffer():
+            return  # (under DDP every rank writes its own buffer file)
         folder = checkpoint_dir(trainer)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / self._buffer_name()
@@ -291,7 +335,7 @@ class EnvLoop(Callback):
         )
 
     def _buffer_name(self) -> str:
-        return f"replay-envstep{self.env_steps}.npz"
+        return f"replay-envstep{self.env_steps}" + (f"-rank{self.rank}" if self.rank > 0 else "") + ".npz"
 
     def _load_buffer(self, trainer: pl.Trainer) -> None:
         """Reads the replay file saved with the resumed checkpoint, or starts the buffer afresh."""
@@ -326,7 +370,8 @@ class EnvLoop(Callback):
 
     def _episode_seed(self, i: int) -> int:
         """The reset seed of env `i`'s current episode: distinct per env and episode, reproducible."""
-        return int(np.random.SeedSequence([self.seed, i, int(self.episode_index[i])]).generate_state(1)[0])
+        seed = self.seed + self.rank
+        return int(np.random.SeedSequence([seed, i, int(self.episode_index[i])]).generate_state(1)[0])
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -336,7 +381,7 @@ class EnvLoop(Callback):
         # the one place truncation matters: it ends the episode (and an n-step sum), but only
         # `terminated` cuts the bootstrap, so a time-limit cut still bootstraps from next_obs
         self.buffer.add(self._obs, actions, reward, next_obs, terminated, truncated)
-        self.env_steps += self.num_envs
+        self.env_steps += self.num_envs * self.world_size
         self.episode_return += reward
         self.episode_length += 1
         for i, action in enumerate(actions.tolist()):
@@ -353,10 +398,13 @@ class EnvLoop(Callback):
         self.episodes += 1
         self.recent_returns.append(float(self.episode_return[i]))
         self.recent_lengths.append(int(self.episode_length[i]))
-        self._log(
-            trainer,
-            {"rollout/episode_return": self.episode_return[i], "rollout/episode_length": self.episode_length[i]},
-        )
+        if self.world_size == 1:
+            self._log(
+                trainer,
+                {"rollout/episode_return": self.episode_return[i], "rollout/episode_length": self.episode_length[i]},
+            )
+        else:  # gathered over ranks at the next log point
+            self._unlogged += (self.episode_return[i], self.episode_length[i], 1)
         self.episode_return[i] = 0.0
         self.episode_length[i] = 0
         self.episode_actions[i] = []
@@ -367,13 +415,28 @@ class EnvLoop(Callback):
         steps0, seconds0 = self._sps_mark
         sps = (self.env_steps - steps0) / max(seconds - seconds0, 1e-9)
         self._sps_mark = (self.env_steps, seconds)
-        self._log(trainer, {"train/epsilon": self.epsilon, "perf/sps": sps})
+        metrics = {"train/epsilon": self.epsilon, "perf/sps": sps}
+        if self.world_size > 1:  # all ranks reach this at the same env step
+            mine = torch.tensor(self._unlogged, device=trainer.strategy.root_device)
+            sums = trainer.strategy.reduce(mine, reduce_op="sum")
+            return_sum, length_sum, count = (float(v) for v in sums)
+            self._unlogged[:] = 0
+            if count > 0:
+                metrics |= {"rollout/episode_return": return_sum / count, "rollout/episode_length": length_sum / count}
+        self._log(trainer, metrics)
         self._next_log = (self.env_steps // self.log_interval + 1) * self.log_interval
 
     def _log(self, trainer: pl.Trainer, metrics: dict[str, Any]) -> None:
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.log_metrics({k: float(v) for k, v in metrics.items()}, step=self.env_steps)
+
+    def total_episodes(self, trainer: pl.Trainer) -> int:
+        """Episodes finished over all ranks (a collective under DDP: every rank must call it)."""
+        if self.world_size == 1:
+            return self.episodes
+        mine = torch.tensor(float(self.episodes), device=trainer.strategy.root_device)
+        return int(trainer.strategy.reduce(mine, reduce_op="sum"))
 
     def mean_return(self, last: int = 100) -> float:
         """Mean return of the last `last` finished episodes (NaN before the first)."""

@@ -366,7 +366,9 @@ class DQN(pl.LightningModule):
     # ---- evaluation (Lightning's validation loop) ---------------------------------------------
 
     def setup(self, stage: str) -> None:
-        if stage in ("fit", "validate") and self._eval_env is None and self.eval_episodes > 0:
+        # under DDP only rank 0 plays evaluation episodes (see validation_step)
+        rank_zero = self.trainer.global_rank == 0 if self._trainer is not None else True
+        if stage in ("fit", "validate") and self._eval_env is None and self.eval_episodes > 0 and rank_zero:
             if self.hparams["env_id"] is None:
                 raise ConfigError("evaluation needs the module's env_id: build it with DQN.from_env(env_id)")
             self._eval_env = make_vector_env(self.hparams["env_id"], self.eval_episodes)
@@ -382,9 +384,15 @@ class DQN(pl.LightningModule):
         return DataLoader(episodes, batch_size=None)  # type: ignore[arg-type]  # a list is a map-style dataset
 
     def validation_step(self, batch: int, batch_idx: int) -> None:
-        seeds = episode_seeds(self.hparams["eval_seed"], self.global_step, self.eval_episodes)
-        returns = evaluate(self.act, self._eval_env, seeds)
-        mean, std = float(returns.mean()), float(returns.std())
+        mean, std = 0.0, 0.0
+        if self._eval_env is not None:
+            seeds = episode_seeds(self.hparams["eval_seed"], self.global_step, self.eval_episodes)
+            returns = evaluate(self.act, self._eval_env, seeds)
+            mean, std = float(returns.mean()), float(returns.std())
+        if self.trainer.world_size > 1:
+            # rank 0 evaluated; every rank logs its result, so that checkpointing (which all ranks
+            # enter together) sees the same monitored value everywhere
+            mean, std = self.trainer.strategy.broadcast((mean, std), src=0)
         env_steps = self._env_loop.env_steps if self._env_loop is not None else self.global_step
         seconds = self._env_loop.train_seconds if self._env_loop is not None else 0.0
         self.eval_history.append(

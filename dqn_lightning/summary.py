@@ -17,11 +17,16 @@ from dqn_lightning.module import DQN
 def run_summary(
     trainer: pl.Trainer, model: DQN, env_loop: EnvLoop, checkpoint: ModelCheckpoint, wall_seconds: float
 ) -> dict[str, Any]:
-    """Collects the numbers DESIGN.md names; NaN-free (None where a value does not exist)."""
+    """Collects the numbers DESIGN.md names; NaN-free (None where a value does not exist).
+
+    Under DDP every rank must call it (it sums episodes over ranks); the recent-return means are
+    rank 0's own episodes.
+    """
     final = model.eval_history[-1] if model.eval_history else None
     return {
         "env": model.hparams["env_id"],
-        "episodes": env_loop.episodes,
+        "episodes": env_loop.total_episodes(trainer),  # over all ranks
+        "world_size": trainer.world_size,
         "return_mean_last_100": _finite(env_loop.mean_return(100)),
         "return_mean_last_30": _finite(env_loop.mean_return(30)),
         "final_eval_return_mean": final["return_mean"] if final else None,

@@ -102,16 +102,19 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         # "step" is the env step here: the evaluation logs it as the x-axis of its metrics
         filename="best-envstep{step:.0f}",
         auto_insert_metric_name=False,
+        enable_version_counter=False,  # a resumed run overwrites last.ckpt instead of adding last-v1.ckpt
     )
     trainer = pl.Trainer(
         accelerator=config.accelerator,
         devices=config.devices,
+        strategy=config.strategy,
+        num_nodes=config.num_nodes,
         precision=config.precision,  # type: ignore[arg-type]
         max_epochs=-1,  # one endless epoch; EnvLoop stops the run at its budget
         max_steps=config.max_steps,
         max_time=config.max_time,
-        # evaluation is Lightning's validation loop, every eval_interval env steps
-        val_check_interval=max(1, config.eval_interval // (config.train_freq * config.num_envs)),
+        # evaluation is Lightning's validation loop, every eval_interval env steps (set below)
+        val_check_interval=1,
         check_val_every_n_epoch=None,
         limit_val_batches=None if config.eval_episodes > 0 else 0,
         num_sanity_val_steps=0,
@@ -120,9 +123,12 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else [])
         + ([EvalVideo()] if config.eval_video else [])
         + list(callbacks),
-        log_every_n_steps=max(1, 1_000 // (config.train_freq * config.num_envs)),
         plugins=[AtomicCheckpointIO()],
     )
+    # intervals in env steps -> training batches; under DDP each batch steps the envs of every rank
+    env_steps_per_batch = config.train_freq * config.num_envs * trainer.world_size
+    trainer.val_check_interval = max(1, config.eval_interval // env_steps_per_batch)
+    trainer.log_every_n_steps = max(1, 1_000 // env_steps_per_batch)
     logger.log_hyperparams(dataclasses.asdict(config))
     if trainer.is_global_zero and config.resume is None:
         save_run_config(config, logger.log_dir)
@@ -134,7 +140,7 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
     )
     summary = run_summary(trainer, model, env_loop, checkpoint, time.perf_counter() - start)
     if trainer.is_global_zero:
-        path = write_summary(summary, trainer.log_dir or config.logdir)
+        path = write_summary(summary, summary["log_dir"] or config.logdir)
         print(f"\nSummary ({path}):\n{format_summary(summary)}")
     return summary
 

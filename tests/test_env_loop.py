@@ -12,7 +12,7 @@ from toy_envs import chain
 
 from dqn_lightning import DQN, ConfigError, EnvLoop, ReplayBuffer, replay_dataloader
 
-NO_LOGGING = SimpleNamespace(is_global_zero=True, loggers=[])
+NO_LOGGING = SimpleNamespace(is_global_zero=True, loggers=[], global_rank=0, world_size=1)
 
 
 def started_loop(max_steps: int = 4, num_envs: int = 1) -> EnvLoop:

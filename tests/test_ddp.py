@@ -1,0 +1,53 @@
+"""Lightning's DDP strategy with 2 CPU processes (gloo): per-rank envs, shared weights, one logger."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+PROBE = Path(__file__).resolve().parent / "ddp_probe.py"
+
+
+def test_two_cpu_processes_train_one_model(tmp_path: Path) -> None:
+    flags = ["--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--total-timesteps", "2000",
+             "--learning-starts", "400", "--train-freq", "4", "--gradient-steps", "3", "--target-update-interval",
+             "10", "--eval-interval", "1000", "--eval-episodes", "3", "--hidden-sizes", "[32, 32]",
+             "--logdir", str(tmp_path / "logs")]  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        [sys.executable, str(PROBE), str(tmp_path), *flags],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank-{r}.pt") for r in (0, 1)]
+    # both ranks stepped their own envs: 2000 env steps over all ranks, 1000 each, with different data
+    assert ranks[0]["env_steps"] == ranks[1]["env_steps"] == 2000
+    assert ranks[0]["local_episodes"] > 0 and ranks[1]["local_episodes"] > 0
+    assert not torch.equal(ranks[0]["first_obs"], ranks[1]["first_obs"])  # seeds seed + rank
+    # (1000 - 200) local env steps after warm-up / train_freq 4 = 200 batches of 3 updates
+    assert ranks[0]["gradient_step"] == ranks[1]["gradient_step"] == 600
+    # DDP averaged the gradients, so different data still gives identical weights, and target copies too
+    for name in ("online", "target"):
+        for a, b in zip(ranks[0][name], ranks[1][name], strict=True):
+            assert torch.equal(a, b), name
+    summary = json.loads((tmp_path / "summary-rank0.json").read_text())
+    assert summary["world_size"] == 2
+    assert summary["episodes"] == ranks[0]["local_episodes"] + ranks[1]["local_episodes"]
+    # one writer: a single run directory with one event file, each metric once per step
+    run_dirs = list((tmp_path / "logs" / "CartPole-v1").iterdir())
+    assert [d.name for d in run_dirs] == ["version_0"]
+    assert len(list(run_dirs[0].glob("events.out.tfevents.*"))) == 1
+    events = EventAccumulator(str(run_dirs[0])).Reload()
+    eval_steps = [e.step for e in events.Scalars("eval/return_mean")]
+    # evaluated by rank 0 alone, every 1000 env steps over all ranks after the 400 warm-up, and at the end
+    assert eval_steps == [1400, 2000]
+    returns = events.Scalars("rollout/episode_return")
+    assert len({e.step for e in returns}) == len(returns) > 0  # one aggregated point per log interval
+    checkpoints = sorted(p.name for p in (run_dirs[0] / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints and "replay-envstep2000-rank1.npz" in checkpoints
