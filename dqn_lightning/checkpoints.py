@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,43 @@ def checkpoint_dir(trainer: pl.Trainer) -> Path:
     """Where this run's checkpoints (and the replay files beside them) go."""
     dirpath = getattr(trainer.checkpoint_callback, "dirpath", None)
     return Path(dirpath) if dirpath else Path(trainer.default_root_dir) / "checkpoints"
+
+
+def resume_hint(trainer: pl.Trainer) -> str:
+    """Names the newest checkpoint of this run and how to continue from it (for fault messages)."""
+    folder = checkpoint_dir(trainer)
+    saved = sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    if not saved:
+        return "no checkpoint was written yet (--checkpoint-interval N writes one every N env steps)"
+    return f"the last checkpoint is {saved[-1]}: continue with --resume last"
+
+
+def check_logdir(logdir: str | Path, need_bytes: int = 0) -> None:
+    """Fails early, with a `ConfigError`, when `logdir` cannot take this run's logs and checkpoints.
+
+    Creates the folder and writes (then deletes) a probe file; `need_bytes` is the disk space the
+    run is expected to write (checkpoints and replay files), checked against what is free.
+    """
+    path = Path(logdir)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        free = shutil.disk_usage(existing).free
+        if free < need_bytes:  # checked before creating anything
+            raise ConfigError(
+                f"--logdir {logdir} has {free / 2**20:.0f} MiB free but this run needs about "
+                f"{need_bytes / 2**20:.0f} MiB for checkpoints and replay files: free some space, pick another "
+                "folder, or pass --save-buffer never"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            f"cannot write to --logdir {logdir} ({err.strerror or err}): pick a folder you can write to"
+        ) from None
 
 
 def latest_checkpoint(logdir: str | Path) -> Path:

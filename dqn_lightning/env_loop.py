@@ -17,9 +17,9 @@ from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
 from dqn_lightning.buffer import ReplayBuffer
-from dqn_lightning.checkpoints import checkpoint_dir
+from dqn_lightning.checkpoints import checkpoint_dir, resume_hint
 from dqn_lightning.envs import EnvFactory, make_vector_env
-from dqn_lightning.errors import ConfigError
+from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.schedules import linear_schedule
 
 
@@ -204,10 +204,12 @@ class EnvLoop(Callback):
         self._start_clock()
         if self._rank_states is not None:  # a DDP checkpoint: continue this rank's own envs and buffer
             self._load_rank_state(self._rank_states[self.rank] if self.rank < len(self._rank_states) else None)
-        self._obs, _ = self.env.reset(seed=[self._episode_seed(i) for i in range(self.num_envs)])
+        seeds = [self._episode_seed(i) for i in range(self.num_envs)]
+        self._obs, _ = self._env_call(trainer, "reset", self.env.reset, seed=seeds)
         if self._restored:
             self._load_buffer(trainer)
-            self._replay_actions()
+            self._obs = np.stack(self._env_call(trainer, "reset", self.env.call, "replay_episode", seeds,
+                                                self.episode_actions))  # fmt: skip
         n_actions = self.env.single_action_space.n
         while self.env_steps < self.learning_starts:
             self._step(trainer, self.rng.integers(n_actions, size=self.num_envs))
@@ -248,6 +250,26 @@ class EnvLoop(Callback):
         if self.env is not None:
             self.env.close()
             self.env = None
+
+    @override
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        # Lightning skips teardown hooks when fit fails: close the envs (async workers too) here
+        self.teardown(trainer, pl_module, "fit")
+        close = getattr(pl_module, "close_envs", None)
+        if callable(close):
+            close()
+
+    def _env_call(self, trainer: pl.Trainer, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Calls the env; an exception from it stops training with a `TrainingFault` saying where."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:
+            name = self.env_source if isinstance(self.env_source, str) else "the env"
+            reason = " ".join(str(err).split())[:200]
+            raise TrainingFault(
+                f"env {name} raised {type(err).__name__} ({reason}) in {what} at env step {self.env_steps}; "
+                f"the envs are closed; {resume_hint(trainer)}"
+            ) from err
 
     @override
     def state_dict(self) -> dict[str, Any]:
@@ -359,15 +381,6 @@ class EnvLoop(Callback):
         except ValueError as err:
             raise ConfigError(str(err)) from None
 
-    def _replay_actions(self) -> None:
-        """Rebuilds each env's episode in progress: its seeded reset, then its actions again.
-
-        Gymnasium envs draw all randomness from the seed given at reset, so this restores their
-        exact state without pickling them (see `envs.ReplayableEpisode`).
-        """
-        seeds = [self._episode_seed(i) for i in range(self.num_envs)]
-        self._obs = np.stack(self.env.call("replay_episode", seeds, self.episode_actions))
-
     def _episode_seed(self, i: int) -> int:
         """The reset seed of env `i`'s current episode: distinct per env and episode, reproducible."""
         seed = self.seed + self.rank
@@ -377,7 +390,7 @@ class EnvLoop(Callback):
 
     def _step(self, trainer: pl.Trainer, actions: np.ndarray) -> None:
         """One step of every env; stores the transitions, then resets the envs that finished."""
-        next_obs, reward, terminated, truncated, _ = self.env.step(actions)
+        next_obs, reward, terminated, truncated, _ = self._env_call(trainer, "step", self.env.step, actions)
         # the one place truncation matters: it ends the episode (and an n-step sum), but only
         # `terminated` cuts the bootstrap, so a time-limit cut still bootstraps from next_obs
         self.buffer.add(self._obs, actions, reward, next_obs, terminated, truncated)
@@ -391,7 +404,7 @@ class EnvLoop(Callback):
             for i in np.flatnonzero(ended).tolist():
                 self._end_episode(trainer, i)
             seeds = [self._episode_seed(i) if ended[i] else None for i in range(self.num_envs)]
-            next_obs, _ = self.env.reset(seed=seeds, options={"reset_mask": ended})
+            next_obs, _ = self._env_call(trainer, "reset", self.env.reset, seed=seeds, options={"reset_mask": ended})
         self._obs = next_obs
 
     def _end_episode(self, trainer: pl.Trainer, i: int) -> None:

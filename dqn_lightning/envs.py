@@ -34,6 +34,12 @@ def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
             f"unknown env id {env_id!r} ({err}); list the registered ids with "
             "`python -c 'import gymnasium; gymnasium.pprint_registry()'`"
         ) from None
+    except (ImportError, TypeError, ValueError, AttributeError) as err:  # a missing extra, a broken creator
+        reason = " ".join(str(err).split())[:200]
+        raise ConfigError(
+            f"env {env_id!r} could not be built ({type(err).__name__}: {reason}); install what it needs "
+            "(for example pip install 'gymnasium[box2d]') or check its registration"
+        ) from None
     check_spaces(env.observation_space, env.action_space, env_id)
     return env
 

@@ -11,11 +11,33 @@ class ConfigError(ValueError):
     """
 
 
+class TrainingFault(RuntimeError):
+    """Training stopped by a fault it cannot go on from: an env that raised, a non-finite loss.
+
+    The message names what failed, where (env step, gradient step) and the checkpoint to resume
+    from. Scripts print it as one line and exit with status 1.
+    """
+
+
+class TrainingInterrupted(TrainingFault):
+    """Training stopped on Ctrl-C (SIGINT) or SIGTERM after writing a checkpoint; exit status 130."""
+
+
 def exit_code(prog: str, run: Callable[[], object]) -> int:
-    """Runs a script's work; a `ConfigError` becomes one line on stderr and exit status 2."""
+    """Runs a script's work; known errors become one line on stderr and a non-zero status.
+
+    `ConfigError` (bad input): 2. `TrainingFault`: 1. `TrainingInterrupted`: 130, as a shell
+    reports a process stopped by Ctrl-C.
+    """
     try:
         run()
     except ConfigError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return 130
+    except TrainingFault as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
     return 0

@@ -16,11 +16,11 @@ from pytorch_lightning.core.optimizer import LightningOptimizer
 from torch.utils.data import DataLoader
 
 from dqn_lightning.buffer import ReplayBatch
-from dqn_lightning.checkpoints import check_env_matches, read_checkpoint
+from dqn_lightning.checkpoints import check_env_matches, read_checkpoint, resume_hint
 from dqn_lightning.dataset import DeferredBatch
 from dqn_lightning.env_loop import EnvLoop, find_env_loop
 from dqn_lightning.envs import env_spaces, make_vector_env
-from dqn_lightning.errors import ConfigError
+from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.evaluation import episode_seeds, evaluate
 from dqn_lightning.networks import QNetwork
 from dqn_lightning.td import TD_LOSSES, double_td_target, q_of_actions, td_target
@@ -228,10 +228,12 @@ class DQN(pl.LightningModule):
                 if batch.slot is not None:
                     td_errors.append(targets[k - start] - q_taken.detach())
             start = end
+        batch_losses = torch.stack(losses)
+        self._check_finite(batch_losses)
         if batch.slot is not None:
             self._update_priorities(batch.slot, torch.stack(td_errors))
         self._log_sums += torch.stack(
-            (torch.stack(losses).sum(), torch.stack(q_means).sum(), self._log_sums.new_tensor(len(losses)))
+            (batch_losses.sum(), torch.stack(q_means).sum(), self._log_sums.new_tensor(len(losses)))
         )
         if _writes_logs_now(self.trainer):
             # self.log costs about as much as a gradient step, so it runs only when Lightning will
@@ -281,13 +283,29 @@ class DQN(pl.LightningModule):
         loss = self.loss_fn(q_taken, target) if weight is None else self.loss_fn(q_taken, target, weight)
         return loss, q_taken
 
+    def _check_finite(self, losses: torch.Tensor) -> None:
+        """Stops training at the first NaN or infinite loss of a batch (one host sync per batch).
+
+        The weights are already spoiled by then, so nothing is saved: the checkpoints on disk
+        predate the bad update.
+        """
+        finite = torch.isfinite(losses)
+        if bool(finite.all()):
+            return
+        first = int((~finite).nonzero()[0, 0])
+        step = self.gradient_step - len(losses) + first + 1
+        env_steps = self._env_loop.env_steps if self._env_loop is not None else "?"
+        raise TrainingFault(
+            f"the loss became {losses[first].item()} at gradient step {step} (env step {env_steps}); "
+            f"{resume_hint(self.trainer)} (it predates the bad update). Look for NaN or huge rewards or "
+            "observations from the env, or lower --lr / set --max-grad-norm"
+        )
+
     def _update_priorities(self, index: torch.Tensor, td_error: torch.Tensor) -> None:
         """Hands a batch's TD errors back to a prioritized buffer (one host sync per batch)."""
         buffer = self._env_loop.buffer if self._env_loop is not None else None
         if buffer is None or not hasattr(buffer, "update_priorities"):
             raise RuntimeError("batches with slot indices need the EnvLoop's buffer to be a PrioritizedReplayBuffer")
-        if not torch.isfinite(td_error).all():
-            return  # a non-finite loss is reported by the NaN guard; keep the old priorities
         buffer.update_priorities(index.cpu().numpy(), td_error.float().cpu().numpy())
 
     def _update(self, optimizer: LightningOptimizer, loss: torch.Tensor, through_lightning: bool) -> None:
@@ -374,6 +392,10 @@ class DQN(pl.LightningModule):
             self._eval_env = make_vector_env(self.hparams["env_id"], self.eval_episodes)
 
     def teardown(self, stage: str) -> None:
+        self.close_envs()
+
+    def close_envs(self) -> None:
+        """Closes the evaluation env (also called by EnvLoop when fit fails)."""
         if self._eval_env is not None:
             self._eval_env.close()
             self._eval_env = None

@@ -36,9 +36,10 @@ from dqn_lightning import (
     env_spaces,
     replay_dataloader,
 )
-from dqn_lightning.checkpoints import AtomicCheckpointIO
+from dqn_lightning.checkpoints import AtomicCheckpointIO, check_logdir
 from dqn_lightning.config import TrainConfig, parse_config, run_dir_of, save_run_config
-from dqn_lightning.errors import exit_code
+from dqn_lightning.errors import TrainingInterrupted, exit_code
+from dqn_lightning.interrupt import GracefulInterrupt
 from dqn_lightning.periodic_checkpoint import PeriodicCheckpoint
 from dqn_lightning.summary import format_summary, run_summary, write_summary
 from dqn_lightning.video import EvalVideo
@@ -71,6 +72,13 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         tau=config.tau,
     )
     buffer = build_buffer(config, spaces)
+    # fail before any work when the run could not save its results: two replay files (best and
+    # last) when they are saved, plus checkpoints and event files
+    saves_buffer = config.save_buffer == "always" or (config.save_buffer == "auto" and buffer.nbytes <= 1 << 30)
+    check_logdir(
+        run_dir_of(config.resume).parent.parent if config.resume else config.logdir,
+        need_bytes=(2 * buffer.nbytes if saves_buffer else 0) + (64 << 20),
+    )
     env_loop = EnvLoop(
         config.env,
         buffer,
@@ -104,6 +112,7 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         auto_insert_metric_name=False,
         enable_version_counter=False,  # a resumed run overwrites last.ckpt instead of adding last-v1.ckpt
     )
+    interrupt = GracefulInterrupt()
     trainer = pl.Trainer(
         accelerator=config.accelerator,
         devices=config.devices,
@@ -113,13 +122,13 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         max_epochs=-1,  # one endless epoch; EnvLoop stops the run at its budget
         max_steps=config.max_steps,
         max_time=config.max_time,
-        # evaluation is Lightning's validation loop, every eval_interval env steps (set below)
-        val_check_interval=1,
+        # evaluation is Lightning's validation loop, every eval_interval env steps (set below for DDP)
+        val_check_interval=max(1, config.eval_interval // (config.train_freq * config.num_envs)),
         check_val_every_n_epoch=None,
         limit_val_batches=None if config.eval_episodes > 0 else 0,
         num_sanity_val_steps=0,
         logger=logger,
-        callbacks=[env_loop, checkpoint, EpisodeProgressBar()]
+        callbacks=[env_loop, checkpoint, EpisodeProgressBar(), interrupt]
         + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else [])
         + ([EvalVideo()] if config.eval_video else [])
         + list(callbacks),
@@ -142,6 +151,11 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
     if trainer.is_global_zero:
         path = write_summary(summary, summary["log_dir"] or config.logdir)
         print(f"\nSummary ({path}):\n{format_summary(summary)}")
+    if interrupt.checkpoint is not None:
+        raise TrainingInterrupted(
+            f"stopped by {interrupt.signal_name} at env step {env_loop.env_steps}; saved {interrupt.checkpoint}: "
+            "continue with --resume last"
+        )
     return summary
 
 

@@ -14,7 +14,8 @@ TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
 
 
 def run_train(*flags: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    # tests/ on the path: --env toy_envs:<id> makes gymnasium import the test envs
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT / "tests")}
     return subprocess.run([*TRAIN, *flags], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -86,6 +87,17 @@ def test_seed_tutorial_preset_runs_its_episode_budget(tmp_path: Path) -> None:
         (["--n-step", "3", "--gamma", "0"], "--n-step 3 with --gamma 0 adds nothing"),
         (["--n-step", "0"], "--n-step must be >= 1"),
         (["--vector", "threads"], "vector"),
+        (["--lr", "nan"], "Parser key \"lr\": Expected a <class 'float'>. Got value: nan"),
+        (["--max-grad-norm", "inf"], 'Parser key "max_grad_norm"'),
+        (["--buffer-size", "-5"], "--buffer-size must be >= 1"),
+        (["--total-timesteps", "0"], "--total-timesteps must be >= 1"),
+        (["--num-envs", "2.5"], "num_envs"),
+        (["--tau", "0"], "tau must be in (0, 1]"),
+        (["--env", "toy_envs:dqn-test/DictObs-v0"], "Dict observation space; DQN needs a Box"),
+        (["--env", "toy_envs:dqn-test/TupleObs-v0"], "Tuple observation space; DQN needs a Box"),
+        (["--env", "toy_envs:dqn-test/MultiDiscreteAction-v0"], "MultiDiscrete action space"),
+        (["--resume", "missing.ckpt"], "checkpoint missing.ckpt not found"),
+        (["--config", "missing.yaml"], "cannot read config file missing.yaml"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, flags: list[str], message: str) -> None:
@@ -148,3 +160,16 @@ def test_n_step_prioritized_async_through_the_script(tmp_path: Path) -> None:
     assert summary["env_steps"] == 1200 and summary["final_eval_return_mean"] is not None
     config = (run_dir / "config.yaml").read_text()
     assert "n_step: 3" in config and "prioritized: true" in config and "vector: async" in config
+
+
+def test_corrupt_or_foreign_checkpoints_are_refused_without_writing(tmp_path: Path) -> None:
+    (tmp_path / "broken.ckpt").write_bytes(b"PK\x03\x04 not really a zip")
+    result = run_train("--resume", "broken.ckpt", "--logdir", "logs", cwd=tmp_path)
+    assert result.returncode == 2 and "broken.ckpt is not a readable checkpoint" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    import torch
+
+    torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "foreign.ckpt")
+    result = run_train("--resume", "foreign.ckpt", "--logdir", "logs", cwd=tmp_path)
+    assert result.returncode == 2 and "not a dqn_lightning DQN checkpoint" in result.stderr
+    assert not (tmp_path / "logs").exists()

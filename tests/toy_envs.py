@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 from gymnasium.wrappers import TimeLimit
 
 
@@ -18,7 +20,8 @@ class ChainEnv(gym.Env[np.ndarray, int]):
     observation_space = gym.spaces.Box(-1e6, 1e6, shape=(2,), dtype=np.float32)
     action_space = gym.spaces.Discrete(2)
 
-    def __init__(self) -> None:
+    def __init__(self, render_mode: str | None = None) -> None:
+        self.render_mode = render_mode
         self.t = 0
         self.episode = -1
 
@@ -40,3 +43,59 @@ class ChainEnv(gym.Env[np.ndarray, int]):
 def chain(max_steps: int = 4) -> gym.Env:
     """ChainEnv that is truncated after `max_steps` steps."""
     return TimeLimit(ChainEnv(), max_episode_steps=max_steps)
+
+
+class FaultyCartPole(CartPoleEnv):
+    """CartPole that misbehaves once the `DQN_TEST_FAULT` env var says so, for fault-injection tests.
+
+    `step:N` raises in the N-th step of an instance, `reset:N` in its N-th reset, `nan:N` returns a
+    NaN reward from step N on. Every instance is listed in `instances`, to check they were closed.
+    """
+
+    instances: ClassVar[list[FaultyCartPole]] = []
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        super().__init__(render_mode=render_mode)
+        kind, _, at = os.environ.get("DQN_TEST_FAULT", "none:0").partition(":")
+        self.fault, self.at = kind, int(at)
+        self.steps = self.resets = 0
+        self.closed = False
+        FaultyCartPole.instances.append(self)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+        self.resets += 1
+        if self.fault == "reset" and self.resets == self.at:
+            raise RuntimeError(f"injected failure in reset #{self.resets}")
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):  # type: ignore[no-untyped-def]
+        self.steps += 1
+        if self.fault == "step" and self.steps == self.at:
+            raise RuntimeError(f"injected failure in step #{self.steps}")
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self.fault == "nan" and self.steps >= self.at:
+            reward = float("nan")
+        return obs, reward, terminated, truncated, info
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+class DictObsEnv(ChainEnv):
+    observation_space = gym.spaces.Dict({"position": gym.spaces.Box(-1, 1, shape=(2,))})  # type: ignore[assignment]
+
+
+class TupleObsEnv(ChainEnv):
+    observation_space = gym.spaces.Tuple((gym.spaces.Discrete(3), gym.spaces.Discrete(3)))  # type: ignore[assignment]
+
+
+class MultiDiscreteActionEnv(ChainEnv):
+    action_space = gym.spaces.MultiDiscrete([2, 3])  # type: ignore[assignment]
+
+
+# usable from the command line as --env toy_envs:dqn-test/<Name>-v0 with tests/ on PYTHONPATH
+gym.register("dqn-test/FaultyCartPole-v0", entry_point=FaultyCartPole, max_episode_steps=500)
+gym.register("dqn-test/DictObs-v0", entry_point=DictObsEnv)
+gym.register("dqn-test/TupleObs-v0", entry_point=TupleObsEnv)
+gym.register("dqn-test/MultiDiscreteAction-v0", entry_point=MultiDiscreteActionEnv)
