@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from torch import Tensor
 
 from dqn_lightning.errors import ConfigError
+from dqn_lightning.obs_store import FrameStore, PairStore
 
 
 class ReplayBatch(NamedTuple):
@@ -56,6 +57,8 @@ class ReplayBuffer:
         n_step: rewards summed per sampled transition (1: plain 1-step Q-learning).
         gamma: discount inside the n-step sum (the learner's gamma); unused when n_step is 1.
         num_envs: transitions per `add` call (envs of the vector env); used by n-step sampling.
+        store_frames: keep each frame of frame-stacked image observations `(K, H, W)` once
+            (`FrameStore`: Atari) instead of whole `obs` and `next_obs` stacks (`PairStore`).
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class ReplayBuffer:
         n_step: int = 1,
         gamma: float = 0.99,
         num_envs: int = 1,
+        store_frames: bool = False,
     ) -> None:
         if capacity < 1:
             raise ConfigError(f"replay buffer capacity must be >= 1, got {capacity}")
@@ -79,8 +83,12 @@ class ReplayBuffer:
             raise ConfigError(f"capacity {capacity} cannot hold {n_step} steps of {num_envs} envs: raise it")
         self.capacity = capacity
         self.n_step, self.gamma, self.num_envs = n_step, gamma, num_envs
-        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
-        self.next_obs = np.zeros_like(self.obs)
+        self.obs_shape, self.obs_dtype = tuple(obs_shape), np.dtype(obs_dtype)
+        self.store: PairStore | FrameStore = (
+            FrameStore(capacity, self.obs_shape, obs_dtype, num_envs)
+            if store_frames
+            else PairStore(capacity, self.obs_shape, obs_dtype)
+        )
         self.action = np.zeros(capacity, dtype=np.int64)
         self.reward = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)
@@ -91,6 +99,21 @@ class ReplayBuffer:
 
     def __len__(self) -> int:
         return self.size
+
+    @property
+    def obs(self) -> np.ndarray:
+        """Stored observations `(capacity, *obs_shape)`, slot by slot (pair storage only)."""
+        return self._pairs().obs
+
+    @property
+    def next_obs(self) -> np.ndarray:
+        """Stored next observations `(capacity, *obs_shape)` (pair storage only)."""
+        return self._pairs().next_obs
+
+    def _pairs(self) -> PairStore:
+        if not isinstance(self.store, PairStore):
+            raise AttributeError("this buffer keeps frames, not obs arrays: read transitions with gather(slots)")
+        return self.store
 
     def add(
         self,
@@ -107,15 +130,18 @@ class ReplayBuffer:
         """
         action = np.asarray(action)
         n = action.shape[0]
-        if self.n_step > 1 and n != self.num_envs:
+        if (self.n_step > 1 or isinstance(self.store, FrameStore)) and n != self.num_envs:
             raise ValueError(
-                f"n-step sampling needs one transition per env in each add: got {n}, num_envs={self.num_envs}"
+                f"n-step sampling and frame storage need one transition per env in each add: got {n}, "
+                f"num_envs={self.num_envs}"
             )
         idx = (
             (self.pos + np.arange(n)) % self.capacity if self.pos + n > self.capacity else slice(self.pos, self.pos + n)
         )
-        self.obs[idx] = obs
-        self.next_obs[idx] = next_obs
+        continues = None
+        if self.size >= n:  # each env's previous step sits n slots back
+            continues = ~self.episode_end[(self.pos - n + np.arange(n)) % self.capacity]
+        self.store.write(idx, obs, next_obs, continues)
         self.action[idx] = action
         self.reward[idx] = reward
         self.terminated[idx] = terminated
@@ -132,33 +158,40 @@ class ReplayBuffer:
         axis: tensors are `(num_batches, batch_size, ...)`. Transitions are distinct within a
         batch, not across batches.
         """
-        if batch_size > self.size:
+        count, offset = self._sampleable()
+        if batch_size > count:
             raise ValueError(
-                f"cannot sample {batch_size} distinct transitions from a replay buffer holding {self.size}: "
+                f"cannot sample {batch_size} distinct transitions from a replay buffer holding {count}: "
                 "fill it first (EnvLoop's learning_starts) or ask for a smaller batch"
             )
         if num_batches is None:
-            idx = self.rng.choice(self.size, size=batch_size, replace=False)
+            idx = self.rng.choice(count, size=batch_size, replace=False)
         else:
-            idx = np.stack([self.rng.choice(self.size, size=batch_size, replace=False) for _ in range(num_batches)])
-        return self.gather(idx)
+            idx = np.stack([self.rng.choice(count, size=batch_size, replace=False) for _ in range(num_batches)])
+        return self.gather((idx + offset) % self.capacity if offset else idx)
+
+    def _sampleable(self) -> tuple[int, int]:
+        """How many slots may be drawn, and the first of them (they run on from it round the ring)."""
+        if self.size < self.capacity or not self.store.excluded:
+            return self.size, 0
+        return self.size - self.store.excluded, self.pos + self.store.excluded
 
     def gather(self, idx: np.ndarray) -> ReplayBatch:
         """The (n-step) transitions starting at slots `idx` (any shape), as a batch of that shape."""
         if self.n_step == 1:
             return ReplayBatch(
-                obs=torch.from_numpy(self.obs[idx]),
+                obs=torch.from_numpy(self.store.get_obs(idx)),
                 action=torch.from_numpy(self.action[idx]),
                 reward=torch.from_numpy(self.reward[idx]),
-                next_obs=torch.from_numpy(self.next_obs[idx]),
+                next_obs=torch.from_numpy(self.store.get_next_obs(idx)),
                 terminated=torch.from_numpy(self.terminated[idx]),
             )
         last, reward, steps = self._n_step_window(idx)
         return ReplayBatch(
-            obs=torch.from_numpy(self.obs[idx]),
+            obs=torch.from_numpy(self.store.get_obs(idx)),
             action=torch.from_numpy(self.action[idx]),
             reward=torch.from_numpy(reward),
-            next_obs=torch.from_numpy(self.next_obs[last]),
+            next_obs=torch.from_numpy(self.store.get_next_obs(last)),
             terminated=torch.from_numpy(self.terminated[last]),
             steps=torch.from_numpy(steps),
         )
@@ -190,8 +223,7 @@ class ReplayBuffer:
     def _arrays(self) -> dict[str, np.ndarray]:
         """The per-transition arrays, by name (what `save` writes and `nbytes` counts)."""
         return {
-            "obs": self.obs,
-            "next_obs": self.next_obs,
+            **self.store.slot_arrays(),
             "action": self.action,
             "reward": self.reward,
             "terminated": self.terminated,
@@ -204,8 +236,9 @@ class ReplayBuffer:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the preallocated arrays, in bytes."""
-        return sum(a.nbytes for a in self._arrays().values())
+        """Memory held by the stored transitions, in bytes."""
+        extra = self.store.starts_nbytes if isinstance(self.store, FrameStore) else 0
+        return sum(a.nbytes for a in self._arrays().values()) + extra
 
     def save(self, path: str | Path) -> None:
         """Writes the stored transitions to an `.npz` file, atomically (temp file, then rename).
@@ -218,6 +251,7 @@ class ReplayBuffer:
         n = self.size
         with open(tmp, "wb") as f:
             arrays: dict[str, Any] = {key: a[:n] for key, a in self._arrays().items()}
+            arrays.update(self.store.extra_arrays())
             np.savez(f, pos=np.int64(self.pos), **arrays)
             f.flush()
             os.fsync(f.fileno())
@@ -228,15 +262,17 @@ class ReplayBuffer:
         targets = self._arrays()
         try:
             with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in [*targets, "pos"]}
+                arrays = {key: data[key] for key in [*targets, *self.store.extra_arrays(), "pos"]}
         except (OSError, ValueError, KeyError, EOFError) as err:
             raise ValueError(f"{path} is not a readable replay buffer file ({err})") from None
-        n = arrays["obs"].shape[0]
-        if n > self.capacity or arrays["obs"].shape[1:] != self.obs.shape[1:]:
-            raise ValueError(
-                f"{path} holds {n} observations of shape {arrays['obs'].shape[1:]}; this buffer takes "
-                f"{self.capacity} of shape {self.obs.shape[1:]}"
-            )
+        n = arrays["action"].shape[0]
+        for key, target in targets.items():
+            if n > self.capacity or arrays[key].shape != (n, *target.shape[1:]):
+                raise ValueError(
+                    f"{path} holds {key} of shape {arrays[key].shape}; this buffer takes up to "
+                    f"{self.capacity} rows of shape {target.shape[1:]} (same capacity and observation shape)"
+                )
         for key, target in targets.items():
             target[:n] = arrays[key]
+        self.store.load_extra(arrays)
         self.size, self.pos = n, int(arrays["pos"])

@@ -178,11 +178,11 @@ class EnvLoop(Callback):
         if self.rank > 0:  # each rank its own episodes, exploration and replay draws
             self.rng = np.random.default_rng(self.seed + self.rank)
             self.buffer.rng = np.random.default_rng(self.seed + self.rank)
-        self.env = make_vector_env(self.env_source, self.num_envs, self.vector)
+        self.env = make_vector_env(self.env_source, self.num_envs, self.vector, training=True)
         obs_shape = self.env.single_observation_space.shape
-        if tuple(self.buffer.obs.shape[1:]) != tuple(obs_shape):
+        if self.buffer.obs_shape != tuple(obs_shape):
             raise ConfigError(
-                f"the replay buffer stores observations of shape {self.buffer.obs.shape[1:]} but the env "
+                f"the replay buffer stores observations of shape {self.buffer.obs_shape} but the env "
                 f"returns {obs_shape}: build the buffer from the env's observation space"
             )
         if self.buffer.n_step > 1 and self.buffer.num_envs != self.num_envs:

@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
+from dqn_lightning.atari import is_atari, make_atari_env
 from dqn_lightning.errors import ConfigError
 
 EnvFactory = Callable[[], gym.Env]
@@ -25,10 +26,19 @@ class EnvSpaces:
     n_actions: int
 
 
-def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
-    """`gym.make(env_id)` with a one-line `ConfigError` for unknown ids and unsupported spaces."""
+def make_env(env_id: str, render_mode: str | None = None, *, training: bool = False) -> gym.Env:
+    """`gym.make(env_id)` with a one-line `ConfigError` for unknown ids and unsupported spaces.
+
+    Atari ids (`ALE/...`) get DQN's standard preprocessing (`atari.make_atari_env`); `training`
+    selects its training-only parts (life-loss episodes, clipped rewards). Other envs ignore it.
+    """
     try:
-        env = gym.make(env_id, render_mode=render_mode)
+        if is_atari(env_id):
+            env = make_atari_env(env_id, training=training, render_mode=render_mode)
+        else:
+            env = gym.make(env_id, render_mode=render_mode)
+    except gym.error.DependencyNotInstalled as err:
+        raise ConfigError(f"env {env_id!r} needs a package that is not installed: {err}") from None
     except gym.error.Error as err:
         raise ConfigError(
             f"unknown env id {env_id!r} ({err}); list the registered ids with "
@@ -38,7 +48,7 @@ def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
         reason = " ".join(str(err).split())[:200]
         raise ConfigError(
             f"env {env_id!r} could not be built ({type(err).__name__}: {reason}); install what it needs "
-            "(for example pip install 'gymnasium[box2d]') or check its registration"
+            "(for example pip install 'dqn-lightning[box2d]') or check its registration"
         ) from None
     check_spaces(env.observation_space, env.action_space, env_id)
     return env
@@ -88,7 +98,7 @@ class ReplayableEpisode(gym.Wrapper):
 
 
 def make_vector_env(
-    env: str | EnvFactory, num_envs: int = 1, vector: Literal["sync", "async"] = "sync"
+    env: str | EnvFactory, num_envs: int = 1, vector: Literal["sync", "async"] = "sync", *, training: bool = False
 ) -> SyncVectorEnv | AsyncVectorEnv:
     """`num_envs` copies in a vector env that never resets by itself.
 
@@ -97,10 +107,11 @@ def make_vector_env(
     finished episode, and each episode starts from a seed the caller chose and can replay
     (`call("replay_episode", ...)`, see `ReplayableEpisode`). `async` runs each env in its own
     subprocess: worth it when one env step costs more than the inter-process round trip.
+    `training` builds env ids as training envs (see `make_env`).
     """
     if vector not in ("sync", "async"):
         raise ConfigError(f"vector must be sync or async, got {vector!r}")
-    factories = [functools.partial(_replayable, env, i) for i in range(num_envs)]
+    factories = [functools.partial(_replayable, env, i, training) for i in range(num_envs)]
     if vector == "sync":
         vec: SyncVectorEnv | AsyncVectorEnv = SyncVectorEnv(factories, autoreset_mode=AutoresetMode.DISABLED)
     else:
@@ -109,9 +120,9 @@ def make_vector_env(
     return vec
 
 
-def _replayable(env: str | EnvFactory, index: int) -> gym.Env:
+def _replayable(env: str | EnvFactory, index: int, training: bool) -> gym.Env:
     # module-level (not a lambda) so that async workers can unpickle it
-    return ReplayableEpisode(make_env(env) if isinstance(env, str) else env(), index)
+    return ReplayableEpisode(make_env(env, training=training) if isinstance(env, str) else env(), index)
 
 
 def _name(env: str | EnvFactory) -> str:

@@ -22,7 +22,7 @@ from dqn_lightning.env_loop import EnvLoop, find_env_loop
 from dqn_lightning.envs import env_spaces, make_vector_env
 from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.evaluation import episode_seeds, evaluate
-from dqn_lightning.networks import QNetwork
+from dqn_lightning.networks import NatureCNN, QNetwork, build_q_network
 from dqn_lightning.td import TD_LOSSES, double_td_target, q_of_actions, td_target
 
 
@@ -37,9 +37,10 @@ class DQN(pl.LightningModule):
     best policy by `eval/return_mean`.
 
     Args:
-        obs_shape: shape of one observation (flattened for the MLP).
+        obs_shape: shape of one observation: `(C, H, W)` images get the Nature CNN, anything
+            else an MLP on the flattened vector (see `build_q_network`).
         n_actions: number of discrete actions.
-        hidden_sizes: hidden layer widths of the Q-network.
+        hidden_sizes: hidden layer widths of the MLP (for images: of the layers after the convolutions).
         lr: Adam learning rate.
         gamma: discount factor in [0, 1].
         target_update_interval: gradient steps between hard copies of the online network into
@@ -92,8 +93,8 @@ class DQN(pl.LightningModule):
         obs_shape, hidden_sizes = tuple(int(d) for d in obs_shape), tuple(int(h) for h in hidden_sizes)
         self.save_hyperparameters()
         self.automatic_optimization = False  # several gradient steps per training_step
-        self.q_network = QNetwork(math.prod(obs_shape), n_actions, hidden_sizes, dueling=dueling)
-        self.target_network: QNetwork | None = None
+        self.q_network = build_q_network(obs_shape, n_actions, hidden_sizes, dueling=dueling)
+        self.target_network: QNetwork | NatureCNN | None = None
         if target_update_interval > 0:
             self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
         self.n_actions = n_actions

@@ -1,9 +1,11 @@
-"""Q-networks: map a flat observation to one Q-value per action."""
+"""Q-networks: map an observation to one Q-value per action (an MLP, or the Nature CNN for images)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 
@@ -55,3 +57,62 @@ class QNetwork(nn.Module):
             return features
         advantage = self.advantage(features)
         return self.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
+
+
+class NatureCNN(nn.Module):
+    """The DQN paper's convolutional Q-network (Mnih et al., 2015) for stacked image frames.
+
+    Three conv layers (32 8x8 stride 4, 64 4x4 stride 2, 64 3x3 stride 1), then fully connected
+    `hidden_sizes` (the paper: one layer of 512), then one output per action (or a dueling head).
+    Sizes come from `obs_shape`, so any frame size the convolutions fit works. uint8 pixels stay
+    uint8 until here (a quarter of the memory in the buffer and on the way to the device) and are
+    scaled to [0, 1] inside `forward`.
+
+    Args:
+        obs_shape: `(channels, height, width)`: stacked frames first (Gymnasium's FrameStackObservation).
+        n_actions: number of discrete actions.
+        hidden_sizes: widths of the fully connected layers after the convolutions.
+        dueling: value and advantage streams, as in `QNetwork`.
+
+    Example:
+        >>> q = NatureCNN((4, 84, 84), n_actions=6)
+        >>> q(torch.zeros(2, 4, 84, 84, dtype=torch.uint8)).shape
+        torch.Size([2, 6])
+    """
+
+    def __init__(
+        self, obs_shape: Sequence[int], n_actions: int, hidden_sizes: Sequence[int] = (512,), dueling: bool = False
+    ) -> None:
+        super().__init__()
+        if len(obs_shape) != 3:
+            raise ValueError(f"NatureCNN needs (channels, height, width) observations, got shape {tuple(obs_shape)}")
+        channels, height, width = (int(d) for d in obs_shape)
+        if height < 36 or width < 36:
+            raise ValueError(f"NatureCNN's convolutions need frames of at least 36x36, got {height}x{width}")
+        self.convs = nn.Sequential(
+            nn.Conv2d(channels, 32, kernel_size=8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, kernel_size=4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, kernel_size=3, stride=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():  # the flattened size, from the frame size
+            features = self.convs(torch.zeros(1, channels, height, width)).shape[1]
+        self.head = QNetwork(features, n_actions, hidden_sizes, dueling=dueling)
+        self.n_actions = n_actions
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """Q-values `(batch, n_actions)` for frames `(batch, C, H, W)`: uint8 pixels in 0..255, or floats."""
+        x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
+        return self.head(self.convs(x))
+
+
+def build_q_network(
+    obs_shape: Sequence[int], n_actions: int, hidden_sizes: Sequence[int], dueling: bool = False
+) -> QNetwork | NatureCNN:
+    """The network for an observation shape: the Nature CNN for images `(C, H, W)`, else a flat MLP."""
+    if len(obs_shape) == 3:
+        return NatureCNN(obs_shape, n_actions, hidden_sizes, dueling=dueling)
+    return QNetwork(math.prod(obs_shape), n_actions, hidden_sizes, dueling=dueling)

@@ -49,6 +49,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         n_step: int = 1,
         gamma: float = 0.99,
         num_envs: int = 1,
+        store_frames: bool = False,
     ) -> None:
         if not (alpha >= 0 and np.isfinite(alpha)):
             raise ConfigError(f"per_alpha must be a finite number >= 0, got {alpha}")
@@ -58,7 +59,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             raise ConfigError(f"per_eps must be a positive finite number, got {eps}")
         if beta_steps < 0:
             raise ConfigError(f"beta_steps must be >= 0, got {beta_steps}")
-        super().__init__(capacity, obs_shape, obs_dtype, seed, n_step=n_step, gamma=gamma, num_envs=num_envs)
+        layout: dict[str, Any] = {"n_step": n_step, "gamma": gamma, "num_envs": num_envs, "store_frames": store_frames}
+        super().__init__(capacity, obs_shape, obs_dtype, seed, **layout)
         self.alpha, self.beta_start, self.beta_steps, self.eps = alpha, beta_start, beta_steps, eps
         self.tree = SumTree(capacity)
         self.max_priority = 1.0
@@ -85,6 +87,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         super().add(obs, action, reward, next_obs, terminated, truncated)
         self.tree.set(slots, np.full(n, self.max_priority**self.alpha))
         self.added += n
+        count, first = self._sampleable()
+        if count < self.size:  # the oldest frames' stacks are broken: never draw them
+            self.tree.set((first - self.store.excluded + np.arange(self.store.excluded)) % self.capacity, 0.0)
 
     def sample(self, batch_size: int, num_batches: int | None = None) -> ReplayBatch:
         """Draws `batch_size` transitions by priority (`num_batches` stacked, as in `ReplayBuffer`)."""
@@ -95,7 +100,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         strata = (np.arange(batch_size) + self.rng.random(shape)) / batch_size
         idx = self.tree.find(strata * total)
         probs = self.tree.get(idx) / total
-        weight = (self.size * probs) ** -self.beta
+        weight = (self._sampleable()[0] * probs) ** -self.beta
         weight /= weight.max(axis=-1, keepdims=True)
         return self.gather(idx)._replace(weight=torch.from_numpy(weight.astype(np.float32)), slot=torch.from_numpy(idx))
 
