@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 
 class QNetwork(nn.Module):
@@ -49,14 +51,44 @@ class QNetwork(nn.Module):
         self.dueling = dueling
         self.obs_dim = obs_dim
         self.n_actions = n_actions
+        # forward calls the layers as functions: for widths this small, nn.Module's per-call
+        # machinery costs about as much as the matmuls (submodule hooks are therefore not run)
+        self._linears: list[nn.Linear] = [m for m in self.layers if isinstance(m, nn.Linear)]
+        self._views: list[np.ndarray] = []  # NumPy views of the weights (see greedy_numpy)
+        self._views_of: tuple[int, ...] = ()
 
     def forward(self, obs: Tensor) -> Tensor:
         """Q-values `(batch, n_actions)` for observations `(batch, obs_dim)`; other float dtypes are cast."""
-        features = self.layers(obs.flatten(1).float())
+        x = obs if obs.dim() == 2 and obs.dtype == torch.float32 else obs.flatten(1).float()
+        hidden = self._linears if self.dueling else self._linears[:-1]
+        for layer in hidden:
+            x = torch.relu(F.linear(x, layer.weight, layer.bias))
         if not self.dueling:
-            return features
-        advantage = self.advantage(features)
-        return self.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
+            out = self._linears[-1]
+            return F.linear(x, out.weight, out.bias)
+        advantage = self.advantage(x)
+        return self.value(x) + advantage - advantage.mean(dim=1, keepdim=True)
+
+    def greedy_numpy(self, obs: np.ndarray) -> np.ndarray | None:
+        """`argmax_a Q(obs, a)` `(n,)` int64 computed by NumPy on the weights' own memory.
+
+        Acting runs once per env step on a handful of observations, where torch's per-op
+        dispatch costs several times the arithmetic; NumPy's calls are cheaper. None when the
+        weights are not float32 on the CPU (then use `forward`).
+        """
+        params = [p for layer in self._linears for p in (layer.weight, layer.bias)]
+        if self.dueling:  # V and mean(A) are the same for every action: argmax Q = argmax A
+            params += [self.advantage.weight, self.advantage.bias]
+        if params[0].device.type != "cpu" or params[0].dtype != torch.float32:
+            return None
+        where = tuple(p.data_ptr() for p in params)
+        if where != self._views_of:  # the weights moved (first call, .to(), a copy): new views
+            self._views, self._views_of = [p.detach().numpy() for p in params], where
+        x = np.asarray(obs, dtype=np.float32).reshape(len(obs), -1)
+        weights = self._views
+        for i in range(0, len(weights) - 2, 2):
+            x = np.maximum(x @ weights[i].T + weights[i + 1], 0.0)
+        return np.argmax(x @ weights[-2].T + weights[-1], axis=1)
 
 
 class NatureCNN(nn.Module):

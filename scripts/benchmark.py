@@ -18,6 +18,9 @@
    hyperparameters, seeds 0..4: env steps and training seconds (evaluation excluded) until
    the greedy mean over 20 episodes, evaluated every ~2,000 env steps, is >= 475 twice in a row.
 3. Learning curves of (2) against env steps and seconds: benchmark.png beside benchmark.json.
+4. Peak memory (RSS), each in a fresh process: the imports alone, the work unit through our
+   path, and a 100,000-transition Atari replay buffer (frame-stacked Pong-sized frames, each kept
+   once) filled to capacity.
 
 Prints a table with the ratios and writes --out/benchmark.json. Run it on an idle machine.
 """
@@ -28,7 +31,9 @@ import argparse
 import itertools
 import json
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -257,6 +262,42 @@ def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+# ---- 4. memory ----------------------------------------------------------------------------------
+
+
+def memory_probe(kind: str, unit: dict[str, Any], transitions: int, out: Path) -> dict[str, Any]:
+    """Runs one memory probe in this process (a fresh one: see `peak_memory`)."""
+    result: dict[str, Any] = {}
+    if kind == "work-unit":
+        ours(unit, 0, 32, out)
+    elif kind == "atari-buffer":
+        from dqn_lightning import ReplayBuffer
+
+        buffer = ReplayBuffer(transitions, (4, 84, 84), np.uint8, store_frames=True)
+        rng = np.random.default_rng(0)
+        stack = rng.integers(0, 256, (4, 84, 84), dtype=np.uint8)
+        for t in range(transitions):  # episodes of 1,000 steps, each frame new
+            ended = (t + 1) % 1_000 == 0
+            nxt = np.concatenate([stack[1:], rng.integers(0, 256, (1, 84, 84), dtype=np.uint8)])
+            buffer.add(stack[None], [0], [0.0], nxt[None], [float(ended)])
+            stack = rng.integers(0, 256, (4, 84, 84), dtype=np.uint8) if ended else nxt
+        result["buffer_bytes"] = buffer.nbytes
+    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    return result
+
+
+def peak_memory(unit: dict[str, Any], transitions: int, out: Path) -> dict[str, dict[str, Any]]:
+    """Peak RSS of each probe, each in its own fresh Python process."""
+    results = {}
+    for kind in ("imports only", "work-unit", "atari-buffer"):
+        command = [sys.executable, __file__, "--memory-probe", kind, "--out", str(out), "--atari-transitions",
+                   str(transitions), *(["--quick"] if unit["steps"] < UNIT["steps"] else [])]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        results[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"  {kind}: peak RSS {results[kind]['peak_rss_bytes'] / 2**20:.0f} MiB", flush=True)
+    return results
+
+
 # ---- main ---------------------------------------------------------------------------------------
 
 
@@ -267,10 +308,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--quick", action="store_true", help="tiny budgets: checks that every part runs")
     parser.add_argument("--skip-solve", action="store_true")
+    parser.add_argument("--atari-transitions", type=int, default=None, help="size of the memory probe's buffer")
+    parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)  # internal: one probe
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     unit = dict(UNIT, steps=1_500, learning_starts=500, eps_steps=700) if args.quick else dict(UNIT)
+    transitions = args.atari_transitions or (2_000 if args.quick else 100_000)
+    if args.memory_probe:
+        print(json.dumps(memory_probe(args.memory_probe, unit, transitions, args.out)))
+        return
     repeats, seeds, total = (1, args.seeds[:1], 3_000) if args.quick else (args.repeats, args.seeds, 50_000)
 
     print(f"1. equal-work throughput ({unit['steps']} env steps, median of {repeats})", flush=True)
@@ -293,6 +340,13 @@ def main() -> None:
             lines.append(f"| {name} | {res['solved_seeds']}/{len(seeds)} | {res['median_steps']} "
                          f"| {res['median_seconds']:.1f} |")  # fmt: skip
         plot(solve, args.out / "benchmark.png")
+    print(f"4. peak memory (RSS), each in a fresh process; Atari buffer of {transitions} transitions", flush=True)
+    memory = peak_memory(unit, transitions, args.out)
+    report["memory"] = memory
+    lines += ["", "| peak memory (fresh process) | peak RSS | replay storage |", "|---|---:|---:|"]
+    for name, row in memory.items():
+        storage = f"{row['buffer_bytes'] / 2**20:.0f} MiB" if "buffer_bytes" in row else "-"
+        lines.append(f"| {name} | {row['peak_rss_bytes'] / 2**20:.0f} MiB | {storage} |")
     table = "\n".join(lines)
     report["table"] = table
     (args.out / "benchmark.json").write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -4,10 +4,11 @@
     python scripts/seed_table.py --preset seed-tutorial --seeds 0 1 2 3 4
 
 Per seed: env steps and training wall seconds to the first greedy evaluation at or above
-`--threshold`, the final evaluation, and the best checkpoint re-evaluated on
-`--reeval-episodes` fresh greedy episodes whose env seeds no training evaluation used. Extra
-flags after `--` go to train.py (e.g. `-- --total-timesteps 20000`). Prints a Markdown table
-and writes seed_table.json in `--out`. Runs one after another: time nothing else meanwhile.
+`--threshold` (with `--stop-at-threshold`, runs end there), the final evaluation, and the best
+checkpoint re-evaluated on `--reeval-episodes` fresh greedy episodes whose env seeds no
+training evaluation used. Extra flags after `--` go to train.py (e.g. `-- --total-timesteps
+20000`). Prints a Markdown table and writes seed_table.json in `--out`. Runs one after
+another: time nothing else meanwhile.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -44,11 +46,23 @@ def first_reaching(evaluations: list[dict[str, float]], threshold: float) -> dic
     return next((row for row in evaluations if row["return_mean"] >= threshold), None)
 
 
+class StopAtThreshold(pl.Callback):
+    """Ends a run at its first evaluation at or above the threshold."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        mean = trainer.callback_metrics.get("eval/return_mean")
+        if mean is not None and float(mean) >= self.threshold:
+            trainer.should_stop = True
+
+
 def row_for_seed(
-    preset: str, seed: int, extra: list[str], threshold: float, episodes: int, out: Path
+    preset: str, seed: int, extra: list[str], threshold: float, episodes: int, out: Path, stop: bool = False
 ) -> dict[str, Any]:
     config = parse_config(["--preset", preset, "--seed", str(seed), "--logdir", str(out / "runs"), *extra])
-    summary = train(config)
+    summary = train(config, callbacks=[StopAtThreshold(threshold)] if stop else [])
     hit = first_reaching(summary["evaluations"], threshold)
     reeval = reevaluate(summary["best_checkpoint"], episodes) if summary["best_checkpoint"] else None
     return {
@@ -95,11 +109,13 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=475.0)
     parser.add_argument("--reeval-episodes", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("lightning_logs/seed_table"))
+    parser.add_argument("--stop-at-threshold", action="store_true", help="end each run at its first solved evaluation")
     parser.add_argument("extra", nargs="*", help="flags passed on to train.py (after --)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows = [
-        row_for_seed(args.preset, s, args.extra, args.threshold, args.reeval_episodes, args.out) for s in args.seeds
+        row_for_seed(args.preset, s, args.extra, args.threshold, args.reeval_episodes, args.out, args.stop_at_threshold)
+        for s in args.seeds
     ]
     table = markdown(rows, args.threshold, args.reeval_episodes)
     print(f"\npreset {args.preset}, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)\n\n{table}")

@@ -23,3 +23,7 @@ def test_quick_benchmark_writes_table_json_and_plot(tmp_path: Path) -> None:
     assert all(row["sps"] > 0 and len(row["seconds"]) == 1 for row in speed.values())
     assert "vs bare loop" in result.stdout and "time to solve" in result.stdout
     assert (tmp_path / "b" / "benchmark.png").stat().st_size > 10_000
+    memory = report["memory"]
+    # the quick probe's 2,000-transition Atari buffer holds each 84x84 frame once (about 14 MB)
+    assert 2_000 * 84 * 84 <= memory["atari-buffer"]["buffer_bytes"] < 2 * 2_000 * 84 * 84
+    assert memory["work-unit"]["peak_rss_bytes"] > memory["imports only"]["peak_rss_bytes"] > 0
