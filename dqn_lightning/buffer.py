@@ -139,7 +139,7 @@ class ReplayBuffer:
             (self.pos + np.arange(n)) % self.capacity if self.pos + n > self.capacity else slice(self.pos, self.pos + n)
         )
         continues = None
-        if self.size >= n:  # each env's previous step sits n slots back
+        if isinstance(self.store, FrameStore) and self.size >= n:  # each env's previous step sits n slots back
             continues = ~self.episode_end[(self.pos - n + np.arange(n)) % self.capacity]
         self.store.write(idx, obs, next_obs, continues)
         self.action[idx] = action

@@ -95,7 +95,6 @@ class DQN(pl.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False  # several gradient steps per training_step
         self.q_network = build_q_network(obs_shape, n_actions, hidden_sizes, dueling=dueling)
-        self._q_params = list(self.q_network.parameters())  # the same objects wherever Lightning moves them
         self.target_network: QNetwork | NatureCNN | None = None
         if target_update_interval > 0:
             self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
@@ -327,8 +326,9 @@ class DQN(pl.LightningModule):
             optimizer.step()
         else:
             # the same as zero_grad(set_to_none=True), backward, step, with less Python per call
-            for param in self._q_params:
-                param.grad = None
+            for group in optimizer.optimizer.param_groups:
+                for param in group["params"]:
+                    param.grad = None
             loss.backward()
             if self.max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(self.q_network.parameters(), self.max_grad_norm)
