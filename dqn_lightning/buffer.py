@@ -110,6 +110,12 @@ class ReplayBuffer:
         """Stored next observations `(capacity, *obs_shape)` (pair storage only)."""
         return self._pairs().next_obs
 
+    @property
+    def env_ordered(self) -> bool:
+        """Whether each `add` must hold one transition per env in env order: n-step windows and
+        frame stacks find an env's neighbouring steps `num_envs` slots away."""
+        return self.n_step > 1 or isinstance(self.store, FrameStore)
+
     def _pairs(self) -> PairStore:
         if not isinstance(self.store, PairStore):
             raise AttributeError("this buffer keeps frames, not obs arrays: read transitions with gather(slots)")
@@ -130,7 +136,7 @@ class ReplayBuffer:
         """
         action = np.asarray(action)
         n = action.shape[0]
-        if (self.n_step > 1 or isinstance(self.store, FrameStore)) and n != self.num_envs:
+        if self.env_ordered and n != self.num_envs:
             raise ValueError(
                 f"n-step sampling and frame storage need one transition per env in each add: got {n}, "
                 f"num_envs={self.num_envs}"

@@ -164,9 +164,7 @@ class EnvLoop(Callback):
         """`done`, agreed by all ranks: they must stop at the same batch or DDP's all-reduce hangs."""
         if self.world_size == 1 or self.max_episodes is None:
             return self.done  # env steps advance in lockstep, so every rank decides the same
-        mine = torch.tensor(float(self.episodes), device=trainer.strategy.root_device)
-        episodes = trainer.strategy.reduce(mine, reduce_op="sum")
-        return self.done or float(episodes) >= self.max_episodes
+        return self.done or self.total_episodes(trainer) >= self.max_episodes
 
     # ---- Lightning hooks ----------------------------------------------------------------------
 
@@ -185,10 +183,10 @@ class EnvLoop(Callback):
                 f"the replay buffer stores observations of shape {self.buffer.obs_shape} but the env "
                 f"returns {obs_shape}: build the buffer from the env's observation space"
             )
-        if self.buffer.n_step > 1 and self.buffer.num_envs != self.num_envs:
+        if self.buffer.env_ordered and self.buffer.num_envs != self.num_envs:
             raise ConfigError(
-                f"the replay buffer expects {self.buffer.num_envs} envs per step for n-step returns but the loop "
-                f"runs {self.num_envs}: build the buffer with num_envs={self.num_envs}"
+                f"the replay buffer expects {self.buffer.num_envs} envs per step (n-step returns or frame storage) "
+                f"but the loop runs {self.num_envs}: build the buffer with num_envs={self.num_envs}"
             )
         expected = getattr(pl_module, "n_actions", None)
         if expected is not None and expected != self.env.single_action_space.n:

@@ -84,7 +84,8 @@ class FrameStore:
     def write(self, slots: Any, obs: Any, next_obs: Any, continues: np.ndarray | None = None) -> None:
         """Stores one step of every env. `continues[e]`: env e's previous step sits `stride` slots
         back and did not end an episode (None: nothing stored before)."""
-        slots = np.arange(self.capacity)[slots]
+        if isinstance(slots, slice):
+            slots = np.arange(slots.start, slots.stop)
         obs, next_obs = np.asarray(obs), np.asarray(next_obs)
         if not np.array_equal(next_obs[:, :-1], obs[:, 1:]):
             raise ValueError(

@@ -8,7 +8,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from conftest import quiet_trainer
-from toy_envs import chain
+from toy_envs import chain, frame_stacked_chain
 
 from dqn_lightning import DQN, ConfigError, EnvLoop, ReplayBuffer, replay_dataloader
 
@@ -118,6 +118,17 @@ def test_mismatched_env_is_a_config_error(tmp_path: Path) -> None:
     model = DQN.from_env("Acrobot-v1", eval_episodes=0)  # 3 actions, 6-dim observations
     loop = EnvLoop("CartPole-v1", ReplayBuffer(100, (6,)), total_timesteps=100, learning_starts=50)
     with pytest.raises(ConfigError, match="observations of shape"):
+        quiet_trainer(tmp_path, [loop]).fit(model, replay_dataloader(loop.buffer, 8))
+
+
+@pytest.mark.parametrize("layout", [{"n_step": 3}, {"store_frames": True}])
+def test_env_ordered_buffer_built_for_other_env_count_is_a_config_error(tmp_path: Path, layout: dict) -> None:
+    # n-step windows and frame stacks look num_envs slots back: the counts must agree before the first step
+    model = DQN((3, 2), 2, hidden_sizes=(8,), eval_episodes=0)
+    loop = EnvLoop(
+        frame_stacked_chain, ReplayBuffer(100, (3, 2), num_envs=1, **layout), num_envs=2, total_timesteps=100
+    )
+    with pytest.raises(ConfigError, match="expects 1 envs per step"):
         quiet_trainer(tmp_path, [loop]).fit(model, replay_dataloader(loop.buffer, 8))
 
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
-from gymnasium.wrappers import TimeLimit
+from gymnasium.wrappers import FrameStackObservation, TimeLimit
 
 
 class ChainEnv(gym.Env[np.ndarray, int]):
@@ -99,3 +99,8 @@ gym.register("dqn-test/FaultyCartPole-v0", entry_point=FaultyCartPole, max_episo
 gym.register("dqn-test/DictObs-v0", entry_point=DictObsEnv)
 gym.register("dqn-test/TupleObs-v0", entry_point=TupleObsEnv)
 gym.register("dqn-test/MultiDiscreteAction-v0", entry_point=MultiDiscreteActionEnv)
+
+
+def frame_stacked_chain() -> gym.Env:
+    """`chain()` observed as stacks of its last 3 observations: `(3, 2)`, for frame storage."""
+    return FrameStackObservation(chain(), 3)
