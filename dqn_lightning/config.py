@@ -1,26 +1,25 @@
 """The training run's settings: one typed dataclass, its CLI, and the presets.
 
-Precedence, lowest first: the dataclass defaults, `--preset` (default `cartpole`), `--config
-FILE.yaml`, then flags given on the command line. Help texts are the field docstrings below.
+Precedence, lowest first: the dataclass defaults, the preset (`--preset`, else the one made for
+`--env`'s env, else none; with neither flag `cartpole`), `--config FILE.yaml`, then the flags
+typed (see `SETTINGS_RULES`). Help texts are the field docstrings below.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NoReturn, get_type_hints
+from typing import Any, Literal
 
-import docstring_parser
 import yaml
-from jsonargparse import ArgumentParser
 
+from dqn_lightning import cli
 from dqn_lightning.checkpoints import latest_checkpoint, read_checkpoint
+from dqn_lightning.cli import flag
 from dqn_lightning.errors import ConfigError
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -32,7 +31,7 @@ class TrainConfig:
     """Everything one training run needs."""
 
     preset: str = "cartpole"
-    """Preset the settings start from (see dqn_lightning/presets/)."""
+    """Preset the settings start from (dqn_lightning/presets/); none: the defaults below."""
     env: str = "CartPole-v1"
     """Gymnasium env id (discrete actions, Box observations)."""
     total_timesteps: int | None = 50_000
@@ -42,7 +41,7 @@ class TrainConfig:
     seed: int = 0
     """Seeds Lightning, the envs, exploration and the replay sampler."""
     lr: float = 1e-3
-    """Adam learning rate."""
+    """Learning rate."""
     gamma: float = 0.99
     """Discount factor."""
     batch_size: int = 64
@@ -68,7 +67,17 @@ class TrainConfig:
     exploration_steps: int | None = None
     """Epsilon decay length in env steps (overrides --exploration-fraction)."""
     hidden_sizes: tuple[int, ...] = (128, 128)
-    """Hidden layer widths of the Q-network, e.g. [256, 256]."""
+    """Hidden layer widths of the Q-network (for images: after the convolutions), e.g. [256, 256]."""
+    network: Literal["auto", "mlp", "nature-cnn", "minatar-cnn"] = "auto"
+    """Q-network; auto: the Nature CNN for frames of 36x36 or more, the MinAtar CNN for smaller ones, else mlp."""
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    """Optimizer (torch's Adam or RMSprop)."""
+    optimizer_eps: float | None = None
+    """The optimizer's eps (null: torch's default, 1e-8)."""
+    rmsprop_alpha: float | None = None
+    """RMSprop's smoothing constant (needs --optimizer rmsprop; null: torch's 0.99)."""
+    rmsprop_centered: bool | None = None
+    """Centred RMSprop, as in the DQN and MinAtar papers (needs --optimizer rmsprop; null: torch's false)."""
     double: bool = False
     """Double DQN: the online network picks the next action, the target network values it."""
     dueling: bool = False
@@ -131,20 +140,23 @@ class TrainConfig:
         _positive(self, *(name for name in optional if getattr(self, name) is not None))
         for name in ("lr", "gamma", "eps_start", "eps_end", "exploration_fraction", "tau"):
             if not math.isfinite(getattr(self, name)):
-                raise ConfigError(f"--{_flag(name)} must be a finite number, got {getattr(self, name)}")
+                raise ConfigError(f"--{flag(name)} must be a finite number, got {getattr(self, name)}")
         _positive(self, "n_step", "num_nodes")
         per_set = [name for name in ("per_alpha", "per_beta_start", "per_eps") if getattr(self, name) is not None]
         if per_set and not self.prioritized:
-            raise ConfigError(f"--{_flag(per_set[0])} only applies to prioritized replay: add --prioritized")
+            raise ConfigError(f"--{flag(per_set[0])} only applies to prioritized replay: add --prioritized")
         if self.n_step > 1 and self.gamma == 0:
             raise ConfigError(
                 f"--n-step {self.n_step} with --gamma 0 adds nothing (every reward after the first is weighted 0): "
                 "use --n-step 1 or a gamma above 0"
             )
-        for name in ("max_grad_norm", "per_alpha", "per_beta_start", "per_eps"):
+        rmsprop_set = [name for name in ("rmsprop_alpha", "rmsprop_centered") if getattr(self, name) is not None]
+        if rmsprop_set and self.optimizer != "rmsprop":
+            raise ConfigError(f"--{flag(rmsprop_set[0])} only applies to RMSprop: add --optimizer rmsprop")
+        for name in ("max_grad_norm", "per_alpha", "per_beta_start", "per_eps", "optimizer_eps", "rmsprop_alpha"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
-                raise ConfigError(f"--{_flag(name)} must be a finite number, got {value}")
+                raise ConfigError(f"--{flag(name)} must be a finite number, got {value}")
         if self.learning_starts < self.batch_size:
             raise ConfigError(
                 f"--learning-starts {self.learning_starts} is below one batch ({self.batch_size}): the first "
@@ -158,40 +170,49 @@ class TrainConfig:
                 "nothing would be learned; lower it or raise the budget"
             )
 
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
+    def optimizer_options(self) -> dict[str, float | bool]:
+        """The optimizer's options beyond lr, by torch's names (unset ones are left out)."""
+        options = {"eps": self.optimizer_eps, "alpha": self.rmsprop_alpha, "centered": self.rmsprop_centered}
+        return {key: value for key, value in options.items() if value is not None}
 
 
 def _positive(config: TrainConfig, *names: str) -> None:
     for name in names:
         if getattr(config, name) < 1:
-            raise ConfigError(f"--{_flag(name)} must be >= 1, got {getattr(config, name)}")
+            raise ConfigError(f"--{flag(name)} must be >= 1, got {getattr(config, name)}")
 
 
-class _OneLineParser(ArgumentParser):
-    """jsonargparse's parser, with errors raised as one-line `ConfigError`s."""
+SETTINGS_RULES = """\
+Where settings come from, later wins: the defaults below; a preset (--preset NAME; without it,
+the preset of --env's env if there is one, else none; with neither, cartpole); --config
+FILE.yaml; the flags you type. A flag changes only its own setting, with one exception: the
+update rate. --train-freq alone keeps the preset's gradient steps per env step (so
+--train-freq 1 on the cartpole preset means one update per 2 env steps, not 128 per step), and
+--gradient-steps alone keeps its --train-freq. Each run prints where its settings came from
+and records the preset in config.yaml."""
 
-    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
-        raise ConfigError(re.sub(r"\s+", " ", message).strip())
 
-
-def build_parser(prog: str = "train.py") -> ArgumentParser:
-    """The CLI: one dashed flag per `TrainConfig` field, plus --preset and --config."""
-    parser = _OneLineParser(prog=prog, description="Train a DQN agent with PyTorch Lightning.")
-    helps = {p.arg_name: p.description for p in docstring_parser.parse_from_object(TrainConfig).params}
-    parser.add_argument("--config", type=str | None, default=None, help="YAML file of settings (keys as the flags).")
-    types = get_type_hints(TrainConfig)
-    for field in dataclasses.fields(TrainConfig):
-        parser.add_argument(
-            f"--{_flag(field.name)}", type=types[field.name], default=field.default, help=helps[field.name]
-        )
+def build_parser(prog: str = "train.py") -> argparse.ArgumentParser:
+    """The CLI: one dashed flag per `TrainConfig` field, plus --config."""
+    parser = cli.build_parser(TrainConfig, prog, "Train a DQN agent with PyTorch Lightning.", SETTINGS_RULES)
+    parser.add_argument("--config", help="YAML file of settings (keys as the flags).")
     return parser
 
 
 def presets() -> list[str]:
     """Names of the presets shipped with the package."""
     return sorted(path.stem for path in PRESET_DIR.glob("*.yaml"))
+
+
+def env_preset(env_id: str) -> str | None:
+    """The preset made for `env_id` (the one whose `env` it is), or None."""
+    return next((name for name in presets() if _preset_settings(name).get("env") == env_id), None)
+
+
+def _preset_settings(name: str) -> dict[str, Any]:
+    if name not in presets():
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(presets())}")
+    return load_settings(PRESET_DIR / f"{name}.yaml", "preset")
 
 
 def load_settings(path: Path, what: str) -> dict[str, Any]:
@@ -212,43 +233,60 @@ def load_settings(path: Path, what: str) -> dict[str, Any]:
     return settings
 
 
-def _as_flags(settings: dict[str, Any]) -> list[str]:
-    # YAML values become flags placed before the user's, so the user's flags win and every
-    # value passes through the same type checks
-    return [tok for key, value in settings.items() for tok in (f"--{_flag(key)}", _as_text(value))]
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
     """Parses the command line (with presets and config files) into a validated `TrainConfig`."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", default="cartpole")
-    pre.add_argument("--config", default=None)
-    pre.add_argument("--resume", default=None)
-    pre.add_argument("--logdir", default="lightning_logs")
-    known, _ = pre.parse_known_args(argv)
-    if known.preset not in presets():
-        raise ConfigError(f"unknown preset {known.preset!r}; choose one of: {', '.join(presets())}")
-    layered = _as_flags(load_settings(PRESET_DIR / f"{known.preset}.yaml", "preset"))
-    resume_flags: list[str] = []
-    if known.resume is not None:
+    return parse_settings(argv)[0]
+
+
+def parse_settings(argv: list[str] | None = None) -> tuple[TrainConfig, str]:
+    """The validated settings, and one line saying where they came from (for the run to print)."""
+    parser = build_parser()
+    typed = vars(parser.parse_args(list(argv if argv is not None else sys.argv[1:])))
+    config_file = typed.pop("config", None)
+    from_file = _parse_layer(parser, load_settings(Path(config_file), "config file")) if config_file else {}
+    chosen = {**from_file, **typed}  # what the user asked for, in the file or as flags
+    resume = chosen.get("resume")
+    if resume is not None:
         # a resumed run starts from the settings the run was started with (its config.yaml)
-        checkpoint = latest_checkpoint(known.logdir) if known.resume == "last" else Path(known.resume)
+        checkpoint = latest_checkpoint(chosen.get("logdir", "lightning_logs")) if resume == "last" else Path(resume)
         read_checkpoint(checkpoint)
         saved = run_dir_of(checkpoint) / RUN_CONFIG
-        if saved.is_file():
-            layered = _as_flags(load_settings(saved, "run config"))
-        resume_flags = ["--resume", str(checkpoint)]
-    if known.config is not None:
-        layered += _as_flags(load_settings(Path(known.config), "config file"))
-    namespace = build_parser().parse_args(layered + list(argv if argv is not None else sys.argv[1:]) + resume_flags)
-    values = {field.name: getattr(namespace, field.name) for field in dataclasses.fields(TrainConfig)}
-    config = TrainConfig(**values)
+        base = _parse_layer(parser, load_settings(saved, "run config")) if saved.is_file() else {}
+        chosen["resume"] = str(checkpoint)
+        origin = f"the settings of the resumed run ({saved})"
+    else:
+        preset = chosen.get("preset") or (env_preset(chosen["env"]) if "env" in chosen else "cartpole")
+        base = _parse_layer(parser, _preset_settings(preset)) if preset not in (None, "none") else {}
+        if "env" not in base and "env" not in chosen and preset not in (None, "none"):
+            example = "MinAtar/Breakout-v0" if preset.startswith("minatar") else "CartPole-v1"
+            raise ConfigError(f"preset {preset} is a recipe for any env of its kind: add --env, e.g. --env {example}")
+        chosen["preset"] = preset or "none"
+        origin = f"preset {preset}" if preset else "the defaults (no preset for this env)"
+    adjusted = _keep_update_rate(base, chosen)
+    config = dataclasses.replace(TrainConfig(), **(base | chosen | adjusted))
     config.validate()
-    return config
+    typed_flags = " ".join(cli.as_flags({k: v for k, v in chosen.items() if k not in ("preset", "resume")}))
+    note = f"Settings: {origin}; " + (f"then {typed_flags}" if typed_flags else "no other flags")
+    if config_file:
+        note += f" (with {config_file})"
+    if adjusted:
+        note += f"; {' '.join(cli.as_flags(adjusted))} keeps the preset's updates per env step"
+    return config, note
+
+
+def _parse_layer(parser: argparse.ArgumentParser, settings: dict[str, Any]) -> dict[str, Any]:
+    # YAML values pass through the flags' own parsing, so a file gets the same checks as a flag
+    return vars(parser.parse_args(cli.as_flags(settings)))
+
+
+def _keep_update_rate(base: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
+    """The gradient steps (or env steps) that keep the base's updates per env step when only one is set."""
+    base_freq, base_updates = base.get("train_freq", 1), base.get("gradient_steps", 1)
+    if "train_freq" in chosen and "gradient_steps" not in chosen:
+        return {"gradient_steps": max(1, round(chosen["train_freq"] * base_updates / base_freq))}
+    if "gradient_steps" in chosen and "train_freq" not in chosen:
+        return {"train_freq": max(1, round(chosen["gradient_steps"] * base_freq / base_updates))}
+    return {}
 
 
 def save_run_config(config: TrainConfig, run_dir: str | Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -13,6 +13,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from dqn_lightning.atari import is_atari, make_atari_env
 from dqn_lightning.errors import ConfigError
+from dqn_lightning.minatar import is_minatar, make_minatar_env
 
 EnvFactory = Callable[[], gym.Env]
 
@@ -31,12 +32,18 @@ def make_env(env_id: str, render_mode: str | None = None, *, training: bool = Fa
 
     Atari ids (`ALE/...`) get DQN's standard preprocessing (`atari.make_atari_env`); `training`
     selects its training-only parts (life-loss episodes, clipped rewards). Other envs ignore it.
+    MinAtar ids (`MinAtar/...`) get channels-first uint8 frames (`minatar.make_minatar_env`).
+    `render_mode` reaches the env's constructor only when given: many hand-written envs take no
+    such argument.
     """
     try:
         if is_atari(env_id):
             env = make_atari_env(env_id, training=training, render_mode=render_mode)
+        elif is_minatar(env_id):
+            env = make_minatar_env(env_id, render_mode=render_mode)
         else:
-            env = gym.make(env_id, render_mode=render_mode)
+            kwargs: dict[str, Any] = {"render_mode": render_mode} if render_mode is not None else {}
+            env = gym.make(env_id, **kwargs)
     except gym.error.DependencyNotInstalled as err:
         raise ConfigError(f"env {env_id!r} needs a package that is not installed: {err}") from None
     except gym.error.Error as err:
@@ -44,12 +51,12 @@ def make_env(env_id: str, render_mode: str | None = None, *, training: bool = Fa
             f"unknown env id {env_id!r} ({err}); list the registered ids with "
             "`python -c 'import gymnasium; gymnasium.pprint_registry()'`"
         ) from None
-    except (ImportError, TypeError, ValueError, AttributeError) as err:  # a missing extra, a broken creator
+    except ConfigError:
+        raise
+    except (ImportError, TypeError, ValueError, AttributeError) as err:  # a missing package, a broken creator
         reason = " ".join(str(err).split())[:200]
-        raise ConfigError(
-            f"env {env_id!r} could not be built ({type(err).__name__}: {reason}); install what it needs "
-            "(for example pip install 'dqn-lightning[box2d]') or check its registration"
-        ) from None
+        hint = "install the missing package" if isinstance(err, ImportError) else "check its constructor and arguments"
+        raise ConfigError(f"env {env_id!r} could not be built ({type(err).__name__}: {reason}); {hint}") from None
     check_spaces(env.observation_space, env.action_space, env_id)
     return env
 

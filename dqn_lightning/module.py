@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
-import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +22,9 @@ from dqn_lightning.envs import env_spaces, make_vector_env
 from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.evaluation import episode_seeds, evaluate
 from dqn_lightning.fast_adam import fused_adam_step
-from dqn_lightning.networks import NatureCNN, QNetwork, build_q_network
+from dqn_lightning.networks import NetworkName, QNetwork, build_q_network
+from dqn_lightning.optimizers import build_optimizer, check_optimizer
+from dqn_lightning.rng_state import capture_rng_states, restore_rng_states
 from dqn_lightning.td import TD_LOSSES, double_td_target, q_of_actions, td_target
 
 
@@ -38,11 +39,11 @@ class DQN(pl.LightningModule):
     best policy by `eval/return_mean`.
 
     Args:
-        obs_shape: shape of one observation: `(C, H, W)` images get the Nature CNN, anything
-            else an MLP on the flattened vector (see `build_q_network`).
+        obs_shape: shape of one observation: `(C, H, W)` images get a CNN, anything else an MLP
+            on the flattened vector (see `build_q_network`).
         n_actions: number of discrete actions.
         hidden_sizes: hidden layer widths of the MLP (for images: of the layers after the convolutions).
-        lr: Adam learning rate.
+        lr: learning rate.
         gamma: discount factor in [0, 1].
         target_update_interval: gradient steps between hard copies of the online network into
             the target network; 0 keeps no target network and bootstraps from the online
@@ -57,6 +58,10 @@ class DQN(pl.LightningModule):
         max_grad_norm: clip the gradient's global norm to this before each update (None: no clipping).
         tau: target update weight: 1.0 copies the online network every `target_update_interval`
             gradient steps; below 1 blends it in (`target <- tau * online + (1 - tau) * target`).
+        network: `auto` (chosen by observation shape), `mlp`, `nature-cnn` or `minatar-cnn`.
+        optimizer: `adam` or `rmsprop` (torch's).
+        optimizer_options: that optimizer's options beyond lr, by torch's names (`eps`; for
+            rmsprop also `alpha`, `centered`); unset ones keep torch's defaults.
 
     Example:
         >>> model = DQN.from_env("CartPole-v1", hidden_sizes=(64, 64))
@@ -80,9 +85,13 @@ class DQN(pl.LightningModule):
         loss: Literal["mse", "huber"] = "mse",
         max_grad_norm: float | None = None,
         tau: float = 1.0,
+        network: NetworkName = "auto",
+        optimizer: str = "adam",
+        optimizer_options: Mapping[str, float | bool] | None = None,
     ) -> None:
         super().__init__()
         _check_hparams(lr=lr, gamma=gamma, target_update_interval=target_update_interval, eval_episodes=eval_episodes)
+        check_optimizer(optimizer, optimizer_options or {})
         if loss not in TD_LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(TD_LOSSES)}, got {loss!r}")
         if not 0.0 < tau <= 1.0:
@@ -92,10 +101,11 @@ class DQN(pl.LightningModule):
         if double and target_update_interval == 0:
             raise ConfigError("double DQN needs a target network: set target_update_interval >= 1")
         obs_shape, hidden_sizes = tuple(int(d) for d in obs_shape), tuple(int(h) for h in hidden_sizes)
+        optimizer_options = dict(optimizer_options or {})  # saved as a plain dict: weights-only loadable
         self.save_hyperparameters()
         self.automatic_optimization = False  # several gradient steps per training_step
-        self.q_network = build_q_network(obs_shape, n_actions, hidden_sizes, dueling=dueling)
-        self.target_network: QNetwork | NatureCNN | None = None
+        self.q_network = build_q_network(obs_shape, n_actions, hidden_sizes, dueling=dueling, network=network)
+        self.target_network: torch.nn.Module | None = None
         if target_update_interval > 0:
             self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
         self.n_actions = n_actions
@@ -358,19 +368,20 @@ class DQN(pl.LightningModule):
             torch._foreach_lerp_(target, online, self.tau)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        # the fused kernel (CPU and CUDA) updates all parameters in one call: about a third of
+        # Adam's fused kernel (CPU and CUDA) updates all parameters in one call: about a third of
         # the per-update time of the default per-tensor loop for networks this small
         fused = self.device.type in ("cpu", "cuda")
-        return torch.optim.Adam(self.q_network.parameters(), lr=self.hparams["lr"], fused=fused or None)
+        return build_optimizer(
+            self.q_network.parameters(),
+            self.hparams.get("optimizer", "adam"),
+            self.hparams["lr"],
+            self.hparams.get("optimizer_options"),
+            fused=fused,
+        )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # global RNG states, as plain lists and ints so the file loads with weights_only=True
-        np_state = np.random.get_state(legacy=False)
-        checkpoint["rng_states"] = {
-            "torch": torch.get_rng_state(),
-            "numpy": {**np_state, "state": {"key": np_state["state"]["key"].tolist(), "pos": np_state["state"]["pos"]}},
-            "python": _python_rng_state(),
-            "module": self._rng.bit_generator.state if self._rng is not None else None,
+        checkpoint["rng_states"] = capture_rng_states() | {
+            "module": self._rng.bit_generator.state if self._rng is not None else None
         }
         checkpoint["eval_history"] = self.eval_history
         checkpoint["gradient_step"] = self.gradient_step
@@ -381,11 +392,7 @@ class DQN(pl.LightningModule):
         states = checkpoint.get("rng_states")
         if states is None:
             return
-        torch.set_rng_state(states["torch"])
-        numpy_state = states["numpy"]
-        key = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
-        np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
-        random.setstate((states["python"][0], tuple(states["python"][1]), states["python"][2]))
+        restore_rng_states(states)
         if states["module"] is not None:
             self._own_rng().bit_generator.state = states["module"]
 
@@ -430,11 +437,6 @@ class DQN(pl.LightningModule):
         )
         # a logged "step" becomes the x-axis of this flush: eval curves are plotted against env steps
         self.log_dict({"eval/return_mean": mean, "eval/return_std": std, "step": float(env_steps)}, batch_size=1)
-
-
-def _python_rng_state() -> tuple[int, list[int], float | None]:
-    version, internal, gauss = random.getstate()
-    return version, list(internal), gauss
 
 
 def _writes_logs_now(trainer: pl.Trainer) -> bool:

@@ -1,14 +1,21 @@
-"""Q-networks: map an observation to one Q-value per action (an MLP, or the Nature CNN for images)."""
+"""Q-networks: map an observation to one Q-value per action (an MLP, the Nature CNN, the MinAtar CNN)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from dqn_lightning.errors import ConfigError
+
+NetworkName = Literal["auto", "mlp", "nature-cnn", "minatar-cnn"]
+NETWORKS: tuple[str, ...] = ("auto", "mlp", "nature-cnn", "minatar-cnn")
+NATURE_MIN_FRAME = 36  # the smallest frame side the Nature CNN's three convolutions fit
 
 
 class QNetwork(nn.Module):
@@ -141,10 +148,73 @@ class NatureCNN(nn.Module):
         return self.head(self.convs(x))
 
 
+class MinAtarCNN(nn.Module):
+    """The MinAtar paper's Q-network (Young & Tian 2019) for small frames such as MinAtar's 10x10.
+
+    One convolution (16 filters 3x3, stride 1, no padding), then fully connected `hidden_sizes`
+    (the paper: one layer of 128), then one output per action (or a dueling head). uint8 frames
+    are scaled by 1/255 inside `forward`, as in `NatureCNN`.
+
+    Example:
+        >>> q = MinAtarCNN((4, 10, 10), n_actions=3)
+        >>> q(torch.zeros(2, 4, 10, 10, dtype=torch.uint8)).shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(
+        self, obs_shape: Sequence[int], n_actions: int, hidden_sizes: Sequence[int] = (128,), dueling: bool = False
+    ) -> None:
+        super().__init__()
+        if len(obs_shape) != 3:
+            raise ValueError(f"MinAtarCNN needs (channels, height, width) observations, got shape {tuple(obs_shape)}")
+        channels, height, width = (int(d) for d in obs_shape)
+        if height < 3 or width < 3:
+            raise ValueError(f"MinAtarCNN's 3x3 convolution needs frames of at least 3x3, got {height}x{width}")
+        self.conv = nn.Conv2d(channels, 16, kernel_size=3, stride=1)
+        self.head = QNetwork(16 * (height - 2) * (width - 2), n_actions, hidden_sizes, dueling=dueling)
+        self.n_actions = n_actions
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """Q-values `(batch, n_actions)` for frames `(batch, C, H, W)`: uint8 pixels in 0..255, or floats."""
+        x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
+        return self.head(torch.relu(self.conv(x)).flatten(1))
+
+
 def build_q_network(
-    obs_shape: Sequence[int], n_actions: int, hidden_sizes: Sequence[int], dueling: bool = False
-) -> QNetwork | NatureCNN:
-    """The network for an observation shape: the Nature CNN for images `(C, H, W)`, else a flat MLP."""
-    if len(obs_shape) == 3:
+    obs_shape: Sequence[int],
+    n_actions: int,
+    hidden_sizes: Sequence[int],
+    dueling: bool = False,
+    network: NetworkName = "auto",
+) -> QNetwork | NatureCNN | MinAtarCNN:
+    """The Q-network for an observation shape, or the one `network` names.
+
+    `auto`: frames `(C, H, W)` of at least 36x36 (Atari) get the Nature CNN, smaller frames
+    (MinAtar) the MinAtar CNN, anything else an MLP on the flattened observation. A network that
+    cannot take the observation raises a one-line `ConfigError`.
+    """
+    obs_shape = tuple(int(d) for d in obs_shape)
+    image = len(obs_shape) == 3
+    if network == "auto" and not image:
+        network = "mlp"
+    elif network == "auto":
+        network = "nature-cnn" if min(obs_shape[1:]) >= NATURE_MIN_FRAME else "minatar-cnn"
+    if network == "mlp":
+        return QNetwork(math.prod(obs_shape), n_actions, hidden_sizes, dueling=dueling)
+    if network not in NETWORKS:
+        raise ConfigError(f"unknown network {network!r}; choose one of {', '.join(NETWORKS)}")
+    if not image:
+        raise ConfigError(
+            f"--network {network} needs image observations (channels, height, width), but they have shape "
+            f"{obs_shape}: use --network mlp or auto"
+        )
+    if network == "nature-cnn":
+        if min(obs_shape[1:]) < NATURE_MIN_FRAME:
+            raise ConfigError(
+                f"--network nature-cnn needs frames of at least {NATURE_MIN_FRAME}x{NATURE_MIN_FRAME}, but these are "
+                f"{obs_shape[1]}x{obs_shape[2]}: use --network minatar-cnn (or auto) for small frames"
+            )
         return NatureCNN(obs_shape, n_actions, hidden_sizes, dueling=dueling)
-    return QNetwork(math.prod(obs_shape), n_actions, hidden_sizes, dueling=dueling)
+    if min(obs_shape[1:]) < 3:
+        raise ConfigError(f"--network minatar-cnn needs frames of at least 3x3, got {obs_shape[1]}x{obs_shape[2]}")
+    return MinAtarCNN(obs_shape, n_actions, hidden_sizes, dueling=dueling)

@@ -5,7 +5,9 @@
     python scripts/train.py --preset seed-tutorial    # the seed tutorial's settings: CartPole-v0, 200 games
     python scripts/train.py --checkpoint-interval 10000  # also keep a checkpoint every 10,000 env steps
     python scripts/train.py --resume last             # continue the newest run exactly where it stopped
-    python scripts/train.py --help                    # every flag
+    python scripts/train.py --env Acrobot-v1          # an env's own preset when it has one
+    python scripts/train.py --double --hidden-sizes 256 256   # switches and lists as typed
+    python scripts/train.py --help                    # every flag, and where settings come from
 
 Expect the `cartpole` preset to reach a greedy evaluation return of 475-500 within 50,000 env
 steps. Logs, checkpoints (last.ckpt and the best by eval/return_mean) and summary.json go to
@@ -25,6 +27,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities import rank_zero_only
 
 from dqn_lightning import (
     DQN,
@@ -38,7 +41,7 @@ from dqn_lightning import (
 )
 from dqn_lightning.atari import is_atari
 from dqn_lightning.checkpoints import AtomicCheckpointIO, check_logdir
-from dqn_lightning.config import TrainConfig, parse_config, run_dir_of, save_run_config
+from dqn_lightning.config import TrainConfig, parse_settings, run_dir_of, save_run_config
 from dqn_lightning.errors import TrainingInterrupted, exit_code
 from dqn_lightning.interrupt import GracefulInterrupt
 from dqn_lightning.periodic_checkpoint import PeriodicCheckpoint
@@ -71,6 +74,9 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         loss=config.loss,
         max_grad_norm=config.max_grad_norm,
         tau=config.tau,
+        network=config.network,
+        optimizer=config.optimizer,
+        optimizer_options=config.optimizer_options(),
     )
     buffer = build_buffer(config, spaces)
     # fail before any work when the run could not save its results: two replay files (best and
@@ -189,7 +195,12 @@ def build_buffer(config: TrainConfig, spaces: EnvSpaces) -> ReplayBuffer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return exit_code("train.py", lambda: train(parse_config(argv)))
+    def run() -> None:
+        config, origin = parse_settings(argv)
+        rank_zero_only(print)(origin, flush=True)  # once, not once per DDP process
+        train(config)
+
+    return exit_code("train.py", run)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
+import pytest
+import pytorch_lightning as pl
 import torch
+from conftest import quiet_trainer
 
+from dqn_lightning import DQN, EnvLoop, ReplayBuffer, replay_dataloader
 from dqn_lightning.fast_adam import fused_adam_step
 from dqn_lightning.networks import QNetwork
 
@@ -64,3 +69,31 @@ def test_numpy_greedy_actions_follow_the_live_weights() -> None:
         net.load_state_dict(other.state_dict())
         assert (net.greedy_numpy(obs.numpy()) == other(obs).argmax(1).numpy()).all()
         assert net.double().greedy_numpy(obs.numpy()) is None  # not float32: the caller uses forward
+
+
+class ThroughLightningOnly(pl.Callback):
+    """Sends every update through Lightning's optimizer wrapper (the public `optimizer.step()` path)."""
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pl_module._lean_updates = False  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "options"), [("adam", {}), ("rmsprop", {"alpha": 0.95, "eps": 0.01, "centered": True})]
+)
+def test_lean_updates_give_the_weights_of_optimizer_step(tmp_path: Path, optimizer: str, options: dict) -> None:
+    def fit(lean: bool) -> DQN:
+        pl.seed_everything(0, verbose=False)
+        model = DQN.from_env("CartPole-v1", hidden_sizes=(16,), eval_episodes=0, optimizer=optimizer,
+                             optimizer_options=options, lr=1e-2, target_update_interval=5)  # fmt: skip
+        buffer = ReplayBuffer(2_000, (4,), seed=0)
+        loop = EnvLoop("CartPole-v1", buffer, total_timesteps=300, learning_starts=100, train_freq=4, seed=0)
+        trainer = quiet_trainer(tmp_path, [loop] + ([] if lean else [ThroughLightningOnly()]))
+        trainer.fit(model, replay_dataloader(buffer, 16, gradient_steps=4))
+        return model
+
+    lean, stepped = fit(lean=True), fit(lean=False)
+    assert lean.gradient_step == stepped.gradient_step == 200
+    assert isinstance(lean.optimizers().optimizer, torch.optim.RMSprop if optimizer == "rmsprop" else torch.optim.Adam)
+    for a, b in zip(lean.q_network.parameters(), stepped.q_network.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -78,7 +78,7 @@ def test_seed_tutorial_preset_runs_its_episode_budget(tmp_path: Path) -> None:
     [
         (["--env", "NoSuchEnv-v0"], "unknown env id 'NoSuchEnv-v0'"),
         (["--env", "Pendulum-v1"], "Box action space; DQN needs a Discrete one"),
-        (["--batch-size", "many"], "batch_size"),
+        (["--batch-size", "many"], "argument --batch-size: expected a whole number, got 'many'"),
         (["--learning-starts", "10"], "raise --learning-starts to at least 64"),
         (["--preset", "pong9000"], "unknown preset 'pong9000'"),
         (["--gamma", "2"], "gamma must be in [0, 1]"),
@@ -87,15 +87,19 @@ def test_seed_tutorial_preset_runs_its_episode_budget(tmp_path: Path) -> None:
         (["--n-step", "3", "--gamma", "0"], "--n-step 3 with --gamma 0 adds nothing"),
         (["--n-step", "0"], "--n-step must be >= 1"),
         (["--vector", "threads"], "vector"),
-        (["--lr", "nan"], "Parser key \"lr\": Expected a <class 'float'>. Got value: nan"),
-        (["--max-grad-norm", "inf"], 'Parser key "max_grad_norm"'),
+        (["--lr", "nan"], "argument --lr: expected a finite number, got 'nan'"),
+        (["--max-grad-norm", "inf"], "argument --max-grad-norm: expected a finite number"),
         (["--buffer-size", "-5"], "--buffer-size must be >= 1"),
         (["--total-timesteps", "0"], "--total-timesteps must be >= 1"),
-        (["--num-envs", "2.5"], "num_envs"),
+        (["--num-envs", "2.5"], "argument --num-envs: expected a whole number, got '2.5'"),
+        (["--double", "maybe"], "argument --double: expected true or false, got 'maybe'"),
+        (["--hidden-sizes", "128", "wide"], "argument --hidden-sizes: expected whole numbers"),
+        (["--preset", "minatar-paper"], "preset minatar-paper is a recipe for any env of its kind: add --env"),
         (["--tau", "0"], "tau must be in (0, 1]"),
         (["--env", "toy_envs:dqn-test/DictObs-v0"], "Dict observation space; DQN needs a Box"),
         (["--env", "toy_envs:dqn-test/TupleObs-v0"], "Tuple observation space; DQN needs a Box"),
         (["--env", "toy_envs:dqn-test/MultiDiscreteAction-v0"], "MultiDiscrete action space"),
+        (["--env", "toy_envs:dqn-test/Broken-v0"], "(ValueError: the simulator config file sim.cfg is missing)"),
         (["--resume", "missing.ckpt"], "checkpoint missing.ckpt not found"),
         (["--config", "missing.yaml"], "cannot read config file missing.yaml"),
     ],
@@ -124,7 +128,7 @@ def test_config_file_and_flag_precedence(tmp_path: Path) -> None:
 
 
 def test_algorithm_options_through_the_script(tmp_path: Path) -> None:
-    flags = ["--double", "true", "--dueling", "true", "--loss", "huber", "--max-grad-norm", "10", "--tau", "0.5",
+    flags = ["--double", "--dueling", "--loss", "huber", "--max-grad-norm", "10", "--tau", "0.5",
              "--target-update-interval", "4", "--total-timesteps", "1500", "--learning-starts", "300",
              "--eval-episodes", "2", "--logdir", "logs"]  # fmt: skip
     result = run_train(*flags, cwd=tmp_path)
@@ -173,3 +177,12 @@ def test_corrupt_or_foreign_checkpoints_are_refused_without_writing(tmp_path: Pa
     result = run_train("--resume", "foreign.ckpt", "--logdir", "logs", cwd=tmp_path)
     assert result.returncode == 2 and "not a dqn_lightning DQN checkpoint" in result.stderr
     assert not (tmp_path / "logs").exists()
+
+
+def test_env_whose_constructor_takes_no_render_mode_trains(tmp_path: Path) -> None:
+    # gymnasium.make builds it when no render_mode is passed: so must we
+    flags = ["--env", "toy_envs:dqn-test/NoArguments-v0", "--total-timesteps", "400", "--learning-starts", "100"]
+    result = run_train(*flags, "--eval-episodes", "2", "--eval-interval", "200", "--logdir", "logs", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(next((tmp_path / "logs").glob("*/version_0/summary.json")).read_text())
+    assert summary["env_steps"] == 400 and summary["final_eval_return_mean"] is not None

@@ -82,6 +82,18 @@ class FaultyCartPole(CartPoleEnv):
         super().close()
 
 
+class NoArgumentsEnv(ChainEnv):
+    """A hand-written env whose constructor takes no arguments at all (no render_mode)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class BrokenEnv(ChainEnv):
+    def __init__(self) -> None:
+        raise ValueError("the simulator config file sim.cfg is missing")
+
+
 class DictObsEnv(ChainEnv):
     observation_space = gym.spaces.Dict({"position": gym.spaces.Box(-1, 1, shape=(2,))})  # type: ignore[assignment]
 
@@ -96,6 +108,8 @@ class MultiDiscreteActionEnv(ChainEnv):
 
 # usable from the command line as --env toy_envs:dqn-test/<Name>-v0 with tests/ on PYTHONPATH
 gym.register("dqn-test/FaultyCartPole-v0", entry_point=FaultyCartPole, max_episode_steps=500)
+gym.register("dqn-test/NoArguments-v0", entry_point=NoArgumentsEnv, max_episode_steps=20)
+gym.register("dqn-test/Broken-v0", entry_point=BrokenEnv)
 gym.register("dqn-test/DictObs-v0", entry_point=DictObsEnv)
 gym.register("dqn-test/TupleObs-v0", entry_point=TupleObsEnv)
 gym.register("dqn-test/MultiDiscreteAction-v0", entry_point=MultiDiscreteActionEnv)

@@ -1,0 +1,147 @@
+"""The command line of a settings dataclass, in the spellings RL command lines accept.
+
+One dashed flag per field, typed from the field's annotation, help from its docstring:
+booleans are switches (`--double`, `--no-double`; `--double false` also works), tuples take
+space-separated values (`--hidden-sizes 128 128`; `[128,128]` also works), `X | None` takes
+`null`, Literal fields take one of their values. Built on the standard library's argparse;
+errors become one-line `ConfigError`s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import re
+import types
+from collections.abc import Callable
+from typing import Any, Literal, NoReturn, Union, get_args, get_origin, get_type_hints
+
+import docstring_parser
+
+from dqn_lightning.errors import ConfigError
+
+_KIND_NAMES = {int: "a whole number", float: "a number"}
+TRUE, FALSE, NULL = ("true", "yes", "on", "1"), ("false", "no", "off", "0"), ("null", "none")
+
+
+def flag(name: str) -> str:
+    """`batch_size` -> `batch-size`."""
+    return name.replace("_", "-")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(re.sub(r"\s+", " ", message).strip())
+
+
+class _Switch(argparse.Action):
+    """`--name` sets True, `--no-name` False, `--name false` / `--name true` what they say."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        negated = bool(option_string and option_string.startswith("--no-"))
+        if values is None:
+            setattr(namespace, self.dest, not negated)
+        elif values.lower() in NULL and not negated:
+            setattr(namespace, self.dest, None)
+        elif negated:
+            raise ConfigError(f"argument {option_string}: takes no value (got {values!r})")
+        else:
+            setattr(namespace, self.dest, _boolean(values, option_string))
+
+
+class _IntList(argparse.Action):
+    """`--hidden-sizes 128 128`, also `[128,128]` or `128,128`: a tuple of ints."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        tokens = [t for value in values for t in re.split(r"[\s,\[\]()]+", str(value)) if t]
+        try:
+            setattr(namespace, self.dest, tuple(int(t) for t in tokens))
+        except ValueError:
+            raise ConfigError(f"argument {option_string}: expected whole numbers, got {' '.join(values)}") from None
+
+
+def _boolean(text: str, option: str | None) -> bool:
+    if text.lower() in TRUE:
+        return True
+    if text.lower() in FALSE:
+        return False
+    raise ConfigError(f"argument {option}: expected true or false, got {text!r}")
+
+
+def _scalar(kind: type, optional: bool) -> Callable[[str], Any]:
+    """A converter for one value: ints, finite floats or strings, and `null` when optional."""
+
+    def convert(text: str) -> Any:
+        if optional and text.lower() in NULL:
+            return None
+        if kind is str:
+            return text
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {_KIND_NAMES.get(kind, kind.__name__)}, got {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        return value
+
+    return convert
+
+
+def _split_optional(annotation: Any) -> tuple[Any, bool]:
+    """(the annotation without None, whether None was allowed)."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return members[0], True
+    return annotation, False
+
+
+def build_parser(settings: type, prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    """A parser with one flag per field of the dataclass `settings`; only the flags given are in its result."""
+    parser = _OneLineParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,  # unset flags stay out of the namespace
+    )
+    helps = {p.arg_name: p.description for p in docstring_parser.parse_from_object(settings).params}
+    hints = get_type_hints(settings)
+    for field in dataclasses.fields(settings):
+        option = f"--{flag(field.name)}"
+        kind, optional = _split_optional(hints[field.name])
+        text = f"{helps.get(field.name) or ''} (default: {_shown(field.default)})"
+        if kind is bool:
+            parser.add_argument(option, f"--no-{flag(field.name)}", dest=field.name, nargs="?", action=_Switch,
+                                metavar="true|false", help=text)  # fmt: skip
+        elif get_origin(kind) is tuple:
+            parser.add_argument(option, dest=field.name, nargs="+", action=_IntList, metavar="N", help=text)
+        elif get_origin(kind) is Literal:
+            parser.add_argument(option, dest=field.name, choices=get_args(kind), help=text)
+        else:
+            parser.add_argument(option, dest=field.name, type=_scalar(kind, optional), help=text)
+    return parser
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, tuple):
+        return " ".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def as_flags(settings: dict[str, Any]) -> list[str]:
+    """Settings (from YAML) as the flags that set them, so both pass through the same checks."""
+    tokens: list[str] = []
+    for key, value in settings.items():
+        option = f"--{flag(key)}"
+        if isinstance(value, bool):
+            tokens.append(option if value else f"--no-{flag(key)}")
+        elif isinstance(value, list | tuple):
+            tokens += [option, *(str(v) for v in value)] if value else [option, "[]"]
+        else:
+            tokens += [option, "null" if value is None else str(value)]
+    return tokens

@@ -1,0 +1,181 @@
+"""The MinAtar results table: recipes x games x seeds, 1M env steps each, beside the paper's DQN.
+
+    python scripts/minatar_table.py --recipes ours paper --seeds 0 1 2 --out lightning_logs/minatar
+    python scripts/minatar_table.py --report          # table and curves from the saved results only
+
+Recipes: `ours` trains each game's preset (`minatar-breakout`, ...), `paper` the MinAtar paper's
+DQN recipe (`minatar-paper`) on the same env. Per run it records the mean of the last 100
+training episodes (the paper's measure), the best checkpoint's greedy return on 100 fresh
+episodes, the training seconds, and the 100-episode moving average of training returns every
+10,000 env steps. Each finished run is written to `--results` at once, so a long table can be
+built over several sessions: runs already there are skipped, and a run cut off before its end
+continues from its last checkpoint (`--resume`). Extra flags after `--` go to train.py (e.g.
+`-- --total-timesteps 20000` for a quick look). Runs one after another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+sys.path.insert(0, str(Path(__file__).parent))
+from seed_table import reevaluate
+from train import train
+
+from dqn_lightning.config import parse_config
+
+GAMES = {
+    "asterix": "Asterix",
+    "breakout": "Breakout",
+    "freeway": "Freeway",
+    "seaquest": "Seaquest",
+    "space-invaders": "SpaceInvaders",
+}
+# the paper's DQN read from the MinAtar README's figure (30 seeds, 100-episode moving average
+# of training returns): (at 1M frames, at 5M frames)
+PAPER_DQN = {
+    "asterix": (5.0, 17.0),
+    "breakout": (9.5, 10.0),
+    "freeway": (48.0, 50.0),
+    "seaquest": (1.0, 20.0),
+    "space-invaders": (33.0, 43.0),
+}
+CURVE_EVERY = 10_000  # env steps between points of the stored learning curve
+
+
+def train_flags(recipe: str, game: str) -> list[str]:
+    env = f"MinAtar/{GAMES[game]}-v0"
+    return ["--preset", f"minatar-{game}"] if recipe == "ours" else ["--preset", "minatar-paper", "--env", env]
+
+
+def training_curve(run_dir: Path, window: int = 100) -> list[list[float]]:
+    """[[env step, mean of the last `window` training episode returns], ...] every CURVE_EVERY steps."""
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0}).Reload()
+    by_step = {e.step: e.value for e in events.Scalars("rollout/episode_return")}  # a resumed rewrite wins
+    steps, returns = (np.array(v, dtype=np.float64) for v in zip(*sorted(by_step.items()), strict=True))
+    curve = []
+    for at in range(CURVE_EVERY, int(steps[-1]) + 1, CURVE_EVERY):
+        recent = returns[steps <= at][-window:]
+        if len(recent):
+            curve.append([at, round(float(recent.mean()), 3)])
+    return curve
+
+
+def run_one(recipe: str, game: str, seed: int, out: Path, extra: list[str], episodes: int) -> dict[str, Any]:
+    logdir = out / recipe / game / f"seed{seed}"
+    checkpoints = sorted(logdir.glob("*/version_0/checkpoints/last.ckpt"))
+    resume = ["--resume", str(checkpoints[0])] if checkpoints else []
+    config = parse_config([*train_flags(recipe, game), "--seed", str(seed), "--logdir", str(logdir), *extra, *resume])
+    summary = train(config)
+    reeval = reevaluate(summary["best_checkpoint"], episodes) if summary["best_checkpoint"] else None
+    return {
+        "recipe": recipe,
+        "game": game,
+        "seed": seed,
+        "last_100_training_mean": summary["return_mean_last_100"],
+        "best_greedy_mean": float(reeval.mean()) if reeval is not None else None,
+        "best_greedy_std": float(reeval.std()) if reeval is not None else None,
+        "env_steps": summary["env_steps"],
+        "train_seconds": summary["train_seconds"],
+        "sps": summary["sps"],
+        "curve": training_curve(Path(summary["log_dir"])),
+        "torch": torch.__version__,
+    }
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """One line per recipe and game: means over seeds, then the per-seed values."""
+    lines = [
+        "| game | recipe | seeds | last-100 training mean | best ckpt, 100 greedy episodes | paper DQN 1M / 5M "
+        "| train minutes per run |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for game in GAMES:
+        for recipe in ("ours", "paper"):
+            runs = [r for r in rows if r["game"] == game and r["recipe"] == recipe]
+            if not runs:
+                continue
+            last = [r["last_100_training_mean"] for r in runs]
+            greedy = [r["best_greedy_mean"] for r in runs if r["best_greedy_mean"] is not None]
+            minutes = [r["train_seconds"] / 60 for r in runs]
+            paper = PAPER_DQN[game]
+            lines.append(
+                f"| {game} | {recipe} | {len(runs)} | **{np.mean(last):.1f}** ({', '.join(f'{v:.1f}' for v in last)}) "
+                f"| {np.mean(greedy):.1f} ({', '.join(f'{v:.1f}' for v in greedy)}) | {paper[0]:g} / {paper[1]:g} "
+                f"| {np.mean(minutes):.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Learning curves (100-episode moving average of training returns) per game, mean over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(GAMES), figsize=(4 * len(GAMES), 3.4))
+    for ax, game in zip(axes, GAMES, strict=True):
+        for recipe, colour in (("ours", "tab:blue"), ("paper", "tab:orange")):
+            curves = [np.array(r["curve"]) for r in rows if r["game"] == game and r["recipe"] == recipe and r["curve"]]
+            if not curves:
+                continue
+            length = min(len(c) for c in curves)
+            steps = curves[0][:length, 0]
+            values = np.stack([c[:length, 1] for c in curves])
+            ax.plot(steps, values.mean(0), color=colour, label=f"{recipe} ({len(curves)} seeds)")
+            if len(curves) > 1:
+                ax.fill_between(steps, values.min(0), values.max(0), color=colour, alpha=0.2)
+        for frames, style in zip((1e6, 5e6), (":", "--"), strict=True):
+            ax.axhline(PAPER_DQN[game][frames == 5e6], color="grey", linestyle=style, linewidth=1)
+        ax.set_title(f"MinAtar {GAMES[game]}")
+        ax.set_xlabel("env steps")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("training return (100-episode mean)")
+    axes[0].legend(loc="upper left", fontsize=8, title="grey: paper DQN 1M (dotted), 5M (dashed)", title_fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def report(rows: list[dict[str, Any]], results: Path) -> None:
+    table = markdown(rows)
+    results.with_suffix(".md").write_text(table + "\n")
+    if rows:
+        plot(rows, results.with_name("minatar_curves.png"))
+    print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipes", nargs="+", choices=["ours", "paper"], default=["ours", "paper"])
+    parser.add_argument("--games", nargs="+", choices=list(GAMES), default=list(GAMES))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=Path("lightning_logs/minatar"), help="run directories")
+    parser.add_argument("--results", type=Path, default=Path("docs/minatar_results.json"))
+    parser.add_argument("--reeval-episodes", type=int, default=100)
+    parser.add_argument("--report", action="store_true", help="only rebuild the table and plot from --results")
+    parser.add_argument("extra", nargs="*", help="flags passed on to train.py (after --)")
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = json.loads(args.results.read_text()) if args.results.exists() else []
+    if not args.report:
+        for seed in args.seeds:
+            for game in args.games:
+                for recipe in args.recipes:
+                    if any((r["recipe"], r["game"], r["seed"]) == (recipe, game, seed) for r in rows):
+                        continue
+                    rows.append(run_one(recipe, game, seed, args.out, args.extra, args.reeval_episodes))
+                    args.results.parent.mkdir(parents=True, exist_ok=True)
+                    args.results.write_text(json.dumps(rows, indent=1) + "\n")
+                    report(rows, args.results)
+    report(rows, args.results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""The command line as people type it, settings that follow the env, and the README's commands kept working."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from train import train
+
+from dqn_lightning import ConfigError
+from dqn_lightning.config import TrainConfig, build_parser, parse_config, parse_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_switches_and_lists_in_every_usual_spelling() -> None:
+    assert parse_config(["--double", "--dueling"]).double is True
+    assert parse_config(["--double", "true"]).double is True  # the spelling of older configs and scripts
+    assert parse_config(["--double", "--no-double"]).double is False  # later wins
+    assert parse_config(["--double", "false"]).double is False
+    assert parse_config(["--hidden-sizes", "256", "64"]).hidden_sizes == (256, 64)
+    assert parse_config(["--hidden-sizes", "[32,16]"]).hidden_sizes == (32, 16)
+    assert parse_config(["--max-grad-norm", "10"]).max_grad_norm == 10.0
+    assert parse_config(["--preset", "lunarlander", "--max-grad-norm", "null"]).max_grad_norm is None
+    with pytest.raises(ConfigError, match="unrecognized arguments: --dou"):
+        parse_config(["--dou"])  # no silent abbreviations
+
+
+def test_yaml_values_take_the_same_path_as_flags(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("double: true\nhidden-sizes: [64, 64]\nper_alpha: null\nloss: huber\n")
+    config = parse_config(["--config", str(path), "--no-double"])
+    assert (config.double, config.hidden_sizes, config.loss) == (False, (64, 64), "huber")
+    path.write_text("lr: fast\n")
+    with pytest.raises(ConfigError, match="argument --lr: expected a number, got 'fast'"):
+        parse_config(["--config", str(path)])
+
+
+def test_settings_follow_the_env_and_say_where_they_came_from() -> None:
+    config, origin = parse_settings(["--env", "Acrobot-v1"])
+    assert (config.preset, config.lr, config.hidden_sizes) == ("acrobot", 0.00063, (256, 256))
+    assert origin == "Settings: preset acrobot; then --env Acrobot-v1"
+    config, origin = parse_settings(["--env", "MinAtar/Seaquest-v0"])
+    assert config.preset == "minatar-seaquest" and config.network == "minatar-cnn"
+    # an env without a preset starts from the neutral defaults, not from CartPole's tuned bursts
+    config, origin = parse_settings(["--env", "toy_envs:dqn-test/NoArguments-v0"])
+    defaults = TrainConfig()
+    assert config.preset == "none" and (config.train_freq, config.gradient_steps, config.lr) == (1, 1, defaults.lr)
+    assert origin.startswith("Settings: the defaults (no preset for this env)")
+    assert parse_config([]).preset == "cartpole"  # no flag at all: the README's first command
+    assert parse_config(["--preset", "acrobot", "--env", "CartPole-v1"]).lr == 0.00063  # a named preset wins
+
+
+def test_one_rate_flag_keeps_the_presets_updates_per_env_step() -> None:
+    # cartpole: 128 updates after 256 env steps. --train-freq 1 alone used to keep 128 updates per env step
+    config, origin = parse_settings(["--train-freq", "1"])
+    assert (config.train_freq, config.gradient_steps) == (1, 1)
+    assert "--gradient-steps 1 keeps the preset's updates per env step" in origin
+    assert parse_config(["--train-freq", "64"]).gradient_steps == 32
+    assert parse_config(["--gradient-steps", "4"]).train_freq == 8
+    both = parse_config(["--train-freq", "1", "--gradient-steps", "3"])
+    assert (both.train_freq, both.gradient_steps) == (1, 3)  # both given: both as typed
+
+
+def test_help_documents_switches_lists_and_the_settings_rule() -> None:
+    text = build_parser().format_help()
+    assert "--double [true|false], --no-double" in text and "--hidden-sizes N [N ...]" in text
+    assert "Where settings come from" in text and "--train-freq alone keeps" in text
+    assert len(dataclasses.fields(TrainConfig)) == sum(f"--{f.name.replace('_', '-')}" in text
+                                                       for f in dataclasses.fields(TrainConfig))  # fmt: skip
+
+
+def test_run_config_records_the_preset(tmp_path: Path) -> None:
+    config = parse_config(["--env", "Acrobot-v1", "--total-timesteps", "300", "--learning-starts", "200",
+                           "--eval-episodes", "0", "--logdir", str(tmp_path)])  # fmt: skip
+    summary = train(config)
+    saved = yaml.safe_load((Path(summary["log_dir"]) / "config.yaml").read_text())
+    assert saved["preset"] == "acrobot" and saved["env"] == "Acrobot-v1"
+
+
+# ---- the README's commands --------------------------------------------------------------------
+
+
+def readme_commands() -> list[list[str]]:
+    """Every `python scripts/...` command in the README's code blocks and inline code, as argv lists."""
+    text = (ROOT / "README.md").read_text()
+    found = re.findall(r"```[a-z]*\n(.*?)```", text, re.S) + re.findall(r"`(python scripts/[^`]+)`", text)
+    commands = []
+    for chunk in found:
+        for line in chunk.splitlines():
+            match = re.search(r"python scripts/\S+\.py[^#&|]*", line)
+            if match:
+                commands.append(shlex.split(match.group(0).strip())[1:])
+    return commands
+
+
+class Parsed(Exception):
+    """Raised instead of running a script once its arguments parsed."""
+
+
+CHEAP_ENVS = ("CartPole", "Acrobot", "MountainCar", "MinAtar")
+
+
+def test_readme_has_commands_to_check() -> None:
+    scripts = {argv[0] for argv in readme_commands()}
+    assert {"scripts/train.py", "scripts/play.py", "scripts/seed_table.py", "scripts/minatar_table.py"} <= scripts
+
+
+@pytest.mark.parametrize("argv", readme_commands(), ids=lambda argv: " ".join(argv)[:80])
+def test_readme_command_parses_and_cheap_ones_run(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_run.yaml").write_text("lr: 0.001\n")
+    script, flags = Path(argv[0]).stem, argv[1:]
+    if script != "train":
+        check_other_script(script, flags, monkeypatch)
+        return
+    if "--help" in flags:
+        with pytest.raises(SystemExit) as exit_info:
+            parse_settings(flags)
+        assert exit_info.value.code == 0
+        return
+    if "--resume" in flags:  # needs a run to resume: check that the flag parses up to the file check
+        with pytest.raises(ConfigError, match=r"checkpoint|no last\.ckpt|not found"):
+            parse_settings(flags)
+        return
+    config = parse_config(flags)
+    if config.accelerator in ("cpu", "auto") and config.strategy == "auto" and config.env.startswith(CHEAP_ENVS):
+        tiny = dataclasses.replace(config, total_timesteps=300, max_episodes=None, learning_starts=150, batch_size=32,
+                                   buffer_size=1_000, eval_interval=150, eval_episodes=1, eval_video=False,
+                                   logdir=str(tmp_path / "logs"))  # fmt: skip
+        summary = train(tiny)
+        assert summary["env_steps"] == 300
+
+
+def check_other_script(script: str, flags: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Imports scripts/<script>.py and runs its main only as far as its argument parsing."""
+    original = argparse.ArgumentParser.parse_args
+
+    def parse_then_stop(self: argparse.ArgumentParser, args=None, namespace=None):  # type: ignore[no-untyped-def]
+        original(self, args, namespace)
+        raise Parsed
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", *flags])
+    module = importlib.import_module(script)
+    with pytest.raises(Parsed):
+        module.main()
