@@ -119,7 +119,8 @@ def build_parser(settings: type, prog: str, description: str, epilog: str | None
         elif get_origin(kind) is tuple:
             parser.add_argument(option, dest=field.name, nargs="+", action=_IntList, metavar="N", help=text)
         elif get_origin(kind) is Literal:
-            parser.add_argument(option, dest=field.name, choices=get_args(kind), help=text)
+            choices = [*get_args(kind), *([None] if optional else [])]
+            parser.add_argument(option, dest=field.name, type=_scalar(str, optional), choices=choices, help=text)
         else:
             parser.add_argument(option, dest=field.name, type=_scalar(kind, optional), help=text)
     return parser

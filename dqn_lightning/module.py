@@ -21,7 +21,7 @@ from dqn_lightning.env_loop import EnvLoop, find_env_loop
 from dqn_lightning.envs import env_spaces, make_vector_env
 from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.evaluation import episode_seeds, evaluate
-from dqn_lightning.fast_adam import fused_adam_step
+from dqn_lightning.fast_path import direct_update, writes_logs_now
 from dqn_lightning.networks import NetworkName, QNetwork, build_q_network
 from dqn_lightning.optimizers import build_optimizer, check_optimizer
 from dqn_lightning.rng_state import capture_rng_states, restore_rng_states
@@ -249,7 +249,7 @@ class DQN(pl.LightningModule):
         self._log_sums += torch.stack(
             (batch_losses.sum(), torch.stack(q_means).mean(dim=1).sum(), self._log_sums.new_tensor(len(losses)))
         )
-        if _writes_logs_now(self.trainer):
+        if writes_logs_now(self.trainer):
             # self.log costs about as much as a gradient step, so it runs only when Lightning will
             # write; the values are means over every update since the last write, plotted
             # against gradient steps (a logged "step" is the x-axis of its flush).
@@ -335,15 +335,7 @@ class DQN(pl.LightningModule):
                 )
             optimizer.step()
         else:
-            # the same as zero_grad(set_to_none=True), backward, step, with less Python per call
-            for group in optimizer.optimizer.param_groups:
-                for param in group["params"]:
-                    param.grad = None
-            loss.backward()
-            if self.max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(self.q_network.parameters(), self.max_grad_norm)
-            if not fused_adam_step(optimizer.optimizer):
-                optimizer.optimizer.step()
+            direct_update(optimizer.optimizer, loss, self.max_grad_norm)
 
     def _updates_before_target_changes(self) -> int:
         """Gradient steps from now until the bootstrap network next changes."""
@@ -369,8 +361,10 @@ class DQN(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Adam's fused kernel (CPU and CUDA) updates all parameters in one call: about a third of
-        # the per-update time of the default per-tensor loop for networks this small
-        fused = self.device.type in ("cpu", "cuda")
+        # the per-update time of the default per-tensor loop for networks this small. Not under
+        # mixed precision: Lightning cannot clip (--max-grad-norm) a fused optimizer's gradients there
+        mixed = self._trainer is not None and "mixed" in str(self.trainer.precision)
+        fused = self.device.type in ("cpu", "cuda") and not mixed
         return build_optimizer(
             self.q_network.parameters(),
             self.hparams.get("optimizer", "adam"),
@@ -437,11 +431,6 @@ class DQN(pl.LightningModule):
         )
         # a logged "step" becomes the x-axis of this flush: eval curves are plotted against env steps
         self.log_dict({"eval/return_mean": mean, "eval/return_std": std, "step": float(env_steps)}, batch_size=1)
-
-
-def _writes_logs_now(trainer: pl.Trainer) -> bool:
-    """Whether Lightning writes step metrics to the loggers after this training batch."""
-    return bool(trainer._logger_connector.should_update_logs)  # stable across Lightning 2.x
 
 
 def _check_hparams(**values: float) -> None:

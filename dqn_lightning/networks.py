@@ -65,8 +65,9 @@ class QNetwork(nn.Module):
         self._views_of: tuple[int, ...] = ()
 
     def forward(self, obs: Tensor) -> Tensor:
-        """Q-values `(batch, n_actions)` for observations `(batch, obs_dim)`; other float dtypes are cast."""
-        x = obs if obs.dim() == 2 and obs.dtype == torch.float32 else obs.flatten(1).float()
+        """Q-values `(batch, n_actions)` for observations `(batch, obs_dim)`, cast to the weights' dtype."""
+        dtype = self._linears[0].weight.dtype  # float32, or what a --precision like 64-true made it
+        x = obs if obs.dim() == 2 and obs.dtype == dtype else obs.flatten(1).to(dtype)
         hidden = self._linears if self.dueling else self._linears[:-1]
         for layer in hidden:
             x = torch.relu(F.linear(x, layer.weight, layer.bias))
@@ -144,8 +145,7 @@ class NatureCNN(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         """Q-values `(batch, n_actions)` for frames `(batch, C, H, W)`: uint8 pixels in 0..255, or floats."""
-        x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
-        return self.head(self.convs(x))
+        return self.head(self.convs(_pixels(obs, self.head._linears[0].weight.dtype)))
 
 
 class MinAtarCNN(nn.Module):
@@ -176,8 +176,12 @@ class MinAtarCNN(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         """Q-values `(batch, n_actions)` for frames `(batch, C, H, W)`: uint8 pixels in 0..255, or floats."""
-        x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
-        return self.head(torch.relu(self.conv(x)).flatten(1))
+        return self.head(torch.relu(self.conv(_pixels(obs, self.conv.weight.dtype))).flatten(1))
+
+
+def _pixels(obs: Tensor, dtype: torch.dtype) -> Tensor:
+    """Frames in the weights' dtype; uint8 pixels scaled from 0..255 to [0, 1]."""
+    return obs.to(dtype) / 255.0 if obs.dtype == torch.uint8 else obs.to(dtype)
 
 
 def build_q_network(

@@ -1,8 +1,14 @@
-"""A progress bar that shows what the seed tutorial printed: episode, score, average, epsilon."""
+"""A progress bar that shows what the seed tutorial printed: episode, score, average, epsilon.
+
+It counts env steps (not Lightning's "Epoch 0" batches), and each evaluation prints one line
+above it (env step, mean ± std, best so far) instead of a validation sub-bar.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
 from typing import Any
 
 import pytorch_lightning as pl
@@ -26,10 +32,17 @@ class EpisodeProgressBar(TQDMProgressBar):
         self._last_draw = 0.0
 
     @override
+    def init_train_tqdm(self) -> Any:
+        bar = super().init_train_tqdm()
+        bar.set_description("train")
+        return bar
+
+    @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_train_epoch_start(trainer, pl_module)
         loop = find_env_loop(trainer)
-        if loop is not None and loop.total_timesteps is not None:
+        if loop is None or loop.total_timesteps is None:
+            super().on_train_epoch_start(trainer, pl_module)
+        else:  # one endless epoch: the bar counts env steps, not "Epoch 0" batches
             self.train_progress_bar.reset(total=loop.total_timesteps)
             self.train_progress_bar.initial = 0
             self.train_progress_bar.unit = " env steps"
@@ -50,6 +63,29 @@ class EpisodeProgressBar(TQDMProgressBar):
             self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
             self.train_progress_bar.refresh()
 
+    # evaluation is one line, not a bar: Lightning's validation bars stay closed
+    @override
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        pass
+
+    @override
+    def on_validation_batch_start(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    @override
+    def on_validation_batch_end(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    @override
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        history = getattr(pl_module, "eval_history", None)
+        if trainer.is_global_zero and history:
+            last, best = history[-1], max(row["return_mean"] for row in history)
+            self.train_progress_bar.write(
+                f"eval @ {last['env_steps']:,} env steps: {last['return_mean']:.1f} ± {last['return_std']:.1f} "
+                f"(best {best:.1f})"
+            )
+
     @override
     def get_metrics(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule
@@ -65,3 +101,16 @@ class EpisodeProgressBar(TQDMProgressBar):
                 eps=f"{loop.epsilon:.3f}",
             )
         return metrics
+
+
+# known third-party messages a training run has no use for: Lightning's own deprecation of its
+# pytree helper, and the model summary's note that it sizes bf16 weights as 32-bit
+KNOWN_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*", r"Precision .* is not supported by the model summary.*")
+
+
+def quiet_lightning_messages() -> None:
+    """Hides Lightning's info lines (device report, advertising tips) and the known warnings above."""
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)

@@ -45,6 +45,7 @@ from dqn_lightning.config import TrainConfig, parse_settings, run_dir_of, save_r
 from dqn_lightning.errors import TrainingInterrupted, exit_code
 from dqn_lightning.interrupt import GracefulInterrupt
 from dqn_lightning.periodic_checkpoint import PeriodicCheckpoint
+from dqn_lightning.progress import quiet_lightning_messages
 from dqn_lightning.summary import format_summary, run_summary, write_summary
 from dqn_lightning.video import EvalVideo
 
@@ -54,6 +55,8 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
 
     `callbacks` are added to the Trainer's (for scripts that build on this one).
     """
+    if not config.verbose:
+        quiet_lightning_messages()
     if config.torch_threads is not None:
         torch.set_num_threads(config.torch_threads)
     pl.seed_everything(config.seed, workers=True, verbose=False)
@@ -135,7 +138,10 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         limit_val_batches=None if config.eval_episodes > 0 else 0,
         num_sanity_val_steps=0,
         logger=logger,
-        callbacks=[env_loop, checkpoint, EpisodeProgressBar(), interrupt]
+        enable_progress_bar=not config.quiet,
+        enable_model_summary=config.verbose,
+        callbacks=[env_loop, checkpoint, interrupt]
+        + ([] if config.quiet else [EpisodeProgressBar()])
         + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else [])
         + ([EvalVideo()] if config.eval_video else [])
         + list(callbacks),

@@ -154,3 +154,22 @@ def check_other_script(script: str, flags: list[str], monkeypatch: pytest.Monkey
     module = importlib.import_module(script)
     with pytest.raises(Parsed):
         module.main()
+
+
+def test_default_console_is_clean(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    flags = ["--total-timesteps", "1500", "--eval-interval", "500", "--eval-episodes", "2", "--logdir", "logs"]
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *flags], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = (result.stdout + result.stderr).replace("\r", "\n")
+    assert output.startswith("Settings: preset cartpole; then --total-timesteps 1500")
+    assert len(re.findall(r"^eval @ [\d,]+ env steps: [\d.]+ ± [\d.]+ \(best [\d.]+\)$", output, re.M)) >= 2
+    for unwanted in ("Validation", "Tip:", "LeafSpec", "Warning", "GPU available", "Epoch 0", "Total params"):
+        assert unwanted not in output, unwanted
+    quiet = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *flags, "--quiet"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert "eval @" not in quiet.stdout and "train:" not in quiet.stderr and "Summary" in quiet.stdout

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import pytorch_lightning as pl
 import torch
 from conftest import quiet_trainer
 
-from dqn_lightning import DQN, EnvLoop, ReplayBuffer, replay_dataloader
-from dqn_lightning.fast_adam import fused_adam_step
+from dqn_lightning import DQN, EnvLoop, ReplayBuffer, fast_path, replay_dataloader
+from dqn_lightning.fast_path import fused_adam_step
 from dqn_lightning.networks import QNetwork
 
 
@@ -79,9 +80,19 @@ class ThroughLightningOnly(pl.Callback):
 
 
 @pytest.mark.parametrize(
-    ("optimizer", "options"), [("adam", {}), ("rmsprop", {"alpha": 0.95, "eps": 0.01, "centered": True})]
+    ("optimizer", "options", "kernel"),
+    [
+        ("adam", {}, True),
+        ("adam", {}, False),  # a torch without the private fused kernel: the public step() path
+        ("rmsprop", {"alpha": 0.95, "eps": 0.01, "centered": True}, True),
+    ],
 )
-def test_lean_updates_give_the_weights_of_optimizer_step(tmp_path: Path, optimizer: str, options: dict) -> None:
+def test_lean_updates_give_the_weights_of_optimizer_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, optimizer: str, options: dict, kernel: bool
+) -> None:
+    if not kernel:
+        monkeypatch.setattr(fast_path, "FUSED_ADAM_KERNEL", None)
+
     def fit(lean: bool) -> DQN:
         pl.seed_everything(0, verbose=False)
         model = DQN.from_env("CartPole-v1", hidden_sizes=(16,), eval_episodes=0, optimizer=optimizer,
@@ -97,3 +108,24 @@ def test_lean_updates_give_the_weights_of_optimizer_step(tmp_path: Path, optimiz
     assert isinstance(lean.optimizers().optimizer, torch.optim.RMSprop if optimizer == "rmsprop" else torch.optim.Adam)
     for a, b in zip(lean.q_network.parameters(), stepped.q_network.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_without_the_private_kernel_nothing_is_done_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    net = QNetwork(4, 2, (8,))
+    optimizer = torch.optim.Adam(net.parameters(), fused=True)
+    net(torch.randn(3, 4)).sum().backward()
+    optimizer.step()
+    monkeypatch.setattr(fast_path, "FUSED_ADAM_KERNEL", None)
+    before = [p.clone() for p in net.parameters()]
+    assert not fused_adam_step(optimizer)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+
+
+def test_log_decision_falls_back_to_the_public_interval() -> None:
+    # a Lightning without the private logger connector: decide from log_every_n_steps
+    trainer = SimpleNamespace(global_step=9, log_every_n_steps=10, should_stop=False)
+    assert fast_path.writes_logs_now(trainer)  # type: ignore[arg-type]
+    trainer.global_step = 3
+    assert not fast_path.writes_logs_now(trainer)  # type: ignore[arg-type]
+    trainer.should_stop = True
+    assert fast_path.writes_logs_now(trainer)  # type: ignore[arg-type]
