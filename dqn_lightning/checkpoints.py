@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,23 @@ def latest_checkpoint(logdir: str | Path) -> Path:
     if not checkpoints:
         raise ConfigError(f"--resume last: no checkpoint under {logdir}/; train first or pass a .ckpt path")
     return checkpoints[-1]
+
+
+def find_replay_file(trainer: pl.Trainer, name: str | None) -> Path | None:
+    """The replay file `name` saved beside the checkpoint being resumed (or in this run's folder), if it exists."""
+    if name is None:
+        return None
+    folders = ([Path(trainer.ckpt_path).parent] if trainer.ckpt_path else []) + [checkpoint_dir(trainer)]
+    return next((folder / name for folder in folders if (folder / name).is_file()), None)
+
+
+def prune_replay_files(folder: Path, keep: Path) -> None:
+    """Deletes replay files that no checkpoint in `folder` names by env step, except `keep`.
+
+    Checkpoints other than last.ckpt carry their env step in the file name (envstepN).
+    """
+    wanted = {int(m.group(1)) for p in folder.glob("*.ckpt") if (m := re.search(r"envstep(\d+)", p.name))}
+    for path in folder.glob("replay-envstep*.npz"):
+        match = re.search(r"envstep(\d+)", path.name)
+        if path != keep and match and int(match.group(1)) not in wanted:
+            path.unlink(missing_ok=True)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 import warnings
 from collections import deque
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -17,9 +15,10 @@ from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
 from dqn_lightning.buffer import ReplayBuffer
-from dqn_lightning.checkpoints import checkpoint_dir, resume_hint
+from dqn_lightning.checkpoints import checkpoint_dir, find_replay_file, prune_replay_files, resume_hint
 from dqn_lightning.envs import EnvFactory, make_vector_env
 from dqn_lightning.errors import ConfigError, TrainingFault
+from dqn_lightning.rank_faults import agree_on_fault
 from dqn_lightning.schedules import linear_schedule
 
 
@@ -147,6 +146,7 @@ class EnvLoop(Callback):
         self._obs: np.ndarray = np.empty(0)  # current observations, set at train start
         self._unlogged = np.zeros(3)  # DDP: (return sum, length sum, count) of episodes not logged yet
         self._rank_states: list[dict[str, Any]] | None = None  # DDP: every rank's state from a checkpoint
+        self._fault: TrainingFault | None = None  # DDP: this rank's env fault, raised everywhere at batch end
 
     @property
     def epsilon(self) -> float:
@@ -209,23 +209,34 @@ class EnvLoop(Callback):
             self._obs = np.stack(self._env_call(trainer, "reset", self.env.call, "replay_episode", seeds,
                                                 self.episode_actions))  # fmt: skip
         n_actions = self.env.single_action_space.n
-        while self.env_steps < self.learning_starts:
-            self._step(trainer, self.rng.integers(n_actions, size=self.num_envs))
+        try:
+            while self.env_steps < self.learning_starts:
+                self._step(trainer, self.rng.integers(n_actions, size=self.num_envs))
+        except TrainingFault as fault:
+            self._fault = fault
+        agree_on_fault(trainer, self._fault)  # before the first batch's collectives (see rank_faults)
 
     @override
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         actor: Actor = pl_module  # type: ignore[assignment]
-        for _ in range(self.train_freq):
-            if self.done:
-                break
-            self._step(trainer, actor.act(self._obs, self.epsilon, self.rng))
+        try:
+            for _ in range(self.train_freq):
+                if self.done or self._fault is not None:
+                    break
+                self._step(trainer, actor.act(self._obs, self.epsilon, self.rng))
+        except TrainingFault as fault:
+            if self.world_size == 1:
+                raise
+            self._fault = fault  # raised on every rank at the end of this batch (see rank_faults)
 
     @override
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        # first of the batch-end hooks (EnvLoop comes first among the callbacks): before any checkpoint
+        agree_on_fault(trainer, self._fault or getattr(pl_module, "pending_fault", None))
         if self.env_steps >= self._next_log:
             self._log_progress(trainer)
         if self._done_everywhere(trainer):
@@ -345,7 +356,7 @@ class EnvLoop(Callback):
         path = folder / self._buffer_name()
         if not path.exists():  # last.ckpt and best-*.ckpt saved at one env step share one file
             self.buffer.save(path)
-            _prune_buffers(folder, keep=path)
+            prune_replay_files(folder, keep=path)
 
     # ---- resume helpers -----------------------------------------------------------------------
 
@@ -359,12 +370,7 @@ class EnvLoop(Callback):
 
     def _load_buffer(self, trainer: pl.Trainer) -> None:
         """Reads the replay file saved with the resumed checkpoint, or starts the buffer afresh."""
-        candidates = []
-        if self._buffer_file is not None:
-            if trainer.ckpt_path:
-                candidates.append(Path(trainer.ckpt_path).parent / self._buffer_file)
-            candidates.append(checkpoint_dir(trainer) / self._buffer_file)
-        path = next((p for p in candidates if p.is_file()), None)
+        path = find_replay_file(trainer, self._buffer_file)
         if path is None:
             warnings.warn(
                 f"resuming without the replay buffer ({self._buffer_file or 'not saved'}): it is refilled with "
@@ -468,15 +474,3 @@ class EnvLoop(Callback):
 def find_env_loop(trainer: pl.Trainer) -> EnvLoop | None:
     """The trainer's `EnvLoop` callback, or None."""
     return next((cb for cb in trainer.callbacks if isinstance(cb, EnvLoop)), None)  # type: ignore[attr-defined]
-
-
-def _prune_buffers(folder: Path, keep: Path) -> None:
-    """Deletes replay files that no checkpoint in `folder` names by env step, except `keep`.
-
-    Checkpoints other than last.ckpt carry their env step in the file name (envstepN).
-    """
-    wanted = {int(m.group(1)) for p in folder.glob("*.ckpt") if (m := re.search(r"envstep(\d+)", p.name))}
-    for path in folder.glob("replay-envstep*.npz"):
-        match = re.search(r"envstep(\d+)", path.name)
-        if path != keep and match and int(match.group(1)) not in wanted:
-            path.unlink(missing_ok=True)

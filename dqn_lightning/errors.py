@@ -1,5 +1,6 @@
 """The user-facing error type: bad input that the user can fix, reported in one line."""
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -18,6 +19,8 @@ class TrainingFault(RuntimeError):
     from. Scripts print it as one line and exit with status 1.
     """
 
+    gradient_step: int | None = None  # for a NaN loss: its first update (orders faults across DDP ranks)
+
 
 class TrainingInterrupted(TrainingFault):
     """Training stopped on Ctrl-C (SIGINT) or SIGTERM after writing a checkpoint; exit status 130."""
@@ -27,7 +30,8 @@ def exit_code(prog: str, run: Callable[[], object]) -> int:
     """Runs a script's work; known errors become one line on stderr and a non-zero status.
 
     `ConfigError` (bad input): 2. `TrainingFault`: 1. `TrainingInterrupted`: 130, as a shell
-    reports a process stopped by Ctrl-C.
+    reports a process stopped by Ctrl-C. Under DDP every rank raises the same fault (see
+    `rank_faults`), so only rank 0 prints it.
     """
     try:
         run()
@@ -38,6 +42,7 @@ def exit_code(prog: str, run: Callable[[], object]) -> int:
         print(f"{prog}: {err}", file=sys.stderr)
         return 130
     except TrainingFault as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
+            print(f"{prog}: error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -123,6 +123,7 @@ class DQN(pl.LightningModule):
         # wrapper: one per training step on one process (see training_step)
         self.gradient_step = 0
         self._lean_updates = False
+        self.pending_fault: TrainingFault | None = None  # DDP: a NaN loss, raised on every rank by EnvLoop
         # running (loss sum, Q(s,a) mean sum, updates) between log writes, on the module's device
         # (persistent: a resumed run continues the same running means)
         self._log_sums: torch.Tensor
@@ -309,11 +310,17 @@ class DQN(pl.LightningModule):
         first = int((~finite).nonzero()[0, 0])
         step = self.gradient_step - len(losses) + first + 1
         env_steps = self._env_loop.env_steps if self._env_loop is not None else "?"
-        raise TrainingFault(
+        fault = TrainingFault(
             f"the loss became {losses[first].item()} at gradient step {step} (env step {env_steps}); "
             f"{resume_hint(self.trainer)} (it predates the bad update). Look for NaN or huge rewards or "
             "observations from the env, or lower --lr / set --max-grad-norm"
         )
+        fault.gradient_step = step
+        if self.trainer.world_size == 1:
+            raise fault
+        # under DDP the other ranks are in this batch's collectives too: EnvLoop raises it on every
+        # rank at the end of the batch (see rank_faults)
+        self.pending_fault = self.pending_fault or fault
 
     def _update_priorities(self, index: torch.Tensor, td_error: torch.Tensor) -> None:
         """Hands a batch's TD errors back to a prioritized buffer (one host sync per batch)."""

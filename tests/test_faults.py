@@ -136,3 +136,22 @@ def test_full_disk_fails_before_anything_is_written(tmp_path: Path, monkeypatch:
     with pytest.raises(ConfigError, match=r"has 5 MiB free but this run needs about \d+ MiB"):
         train(parse_config(["--logdir", str(tmp_path / "logs")]))
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("step:600", f"rank 1: env {FAULTY} raised RuntimeError (injected failure in step #600) in step at env step"),
+        ("nan:600", "rank 1: the loss became nan at gradient step"),
+    ],
+)
+def test_fault_on_one_ddp_rank_stops_every_rank(tmp_path: Path, fault: str, expected: str) -> None:
+    # rank 1 alone misbehaves; rank 0 must not wait for it in the next all-reduce until the
+    # process group's 30-minute timeout, but stop with rank 1's line and exit status 1
+    flags = [*SMALL, "--env", FAULTY, "--strategy", "ddp", "--devices", "2", "--logdir", "logs"]
+    env = {**env_with(fault), "DQN_TEST_FAULT_RANK": "1"}
+    result = subprocess.run([*TRAIN, *flags], cwd=tmp_path, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 1, result.stderr[-3000:]
+    line = one_line(result.stderr)
+    assert line.startswith(f"train.py: error: {expected}"), line
+    assert "periodic-envstep" in line and "continue with --resume last" in line, line  # the newest checkpoint named

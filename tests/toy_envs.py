@@ -49,7 +49,8 @@ class FaultyCartPole(CartPoleEnv):
     """CartPole that misbehaves once the `DQN_TEST_FAULT` env var says so, for fault-injection tests.
 
     `step:N` raises in the N-th step of an instance, `reset:N` in its N-th reset, `nan:N` returns a
-    NaN reward from step N on. Every instance is listed in `instances`, to check they were closed.
+    NaN reward from step N on. With `DQN_TEST_FAULT_RANK=R`, only DDP rank R's envs misbehave.
+    Every instance is listed in `instances`, to check they were closed.
     """
 
     instances: ClassVar[list[FaultyCartPole]] = []
@@ -57,6 +58,9 @@ class FaultyCartPole(CartPoleEnv):
     def __init__(self, render_mode: str | None = None) -> None:
         super().__init__(render_mode=render_mode)
         kind, _, at = os.environ.get("DQN_TEST_FAULT", "none:0").partition(":")
+        rank = os.environ.get("LOCAL_RANK", "0")  # set by Lightning's DDP launcher for ranks above 0
+        if os.environ.get("DQN_TEST_FAULT_RANK", rank) != rank:
+            kind = "none"
         self.fault, self.at = kind, int(at)
         self.steps = self.resets = 0
         self.closed = False
