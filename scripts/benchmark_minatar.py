@@ -1,0 +1,125 @@
+"""Speed at equal work on MinAtar Breakout: ours against Stable-Baselines3's DQN, the paper's recipe.
+
+    python scripts/benchmark_minatar.py                 # 20,000 env steps per contender (a few minutes)
+    python scripts/benchmark_minatar.py --steps 3000    # a quick look
+
+One work unit for every contender: MinAtar/Breakout-v0 (its (4, 10, 10) frames as uint8 0/255),
+the MinAtar CNN (16 3x3 filters, 128 units), batch 32, 100k replay, 5,000 random steps first (or
+a quarter of --steps), then one update per env step, target copy every 1,000 updates, gamma
+0.99, Huber loss, centred RMSprop (lr 2.5e-4, alpha 0.95, eps 0.01), epsilon 1 -> 0.1 over the
+steps. Ours runs the `minatar-paper` preset through train.py's path, one env step then one
+update (1+1) and in bursts of 4 env steps then 4 updates (4+4: the same work); SB3 (pip install
+-e ".[bench]") gets the same network as a features extractor plus `net_arch=[128]`, and its
+gradient clipping is set out of reach (the recipe has none). Prints env steps per second and
+the ratios, and the peak RSS of a filled 100,000-transition MinAtar buffer (Seaquest's 10
+channels, the largest) measured in a fresh process. Run it on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train import train
+
+from dqn_lightning import make_env
+from dqn_lightning.config import parse_config
+
+ENV = "MinAtar/Breakout-v0"
+
+
+def ours(steps: int, burst: int, out: Path) -> float:
+    """Env steps per second of the work unit through train.py's path."""
+    start_learning = min(5_000, steps // 4)
+    flags = ["--preset", "minatar-paper", "--env", ENV, "--total-timesteps", str(steps), "--learning-starts",
+             str(start_learning), "--exploration-steps", str(steps), "--train-freq", str(burst), "--gradient-steps",
+             str(burst), "--eval-episodes", "0", "--save-buffer", "never", "--quiet", "--logdir", str(out)]  # fmt: skip
+    summary = train(parse_config(flags))
+    return summary["env_steps"] / summary["train_seconds"]
+
+
+def sb3(steps: int) -> float:
+    """Env steps per second of the work unit in Stable-Baselines3's DQN."""
+    from stable_baselines3 import DQN as SB3DQN
+    from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
+    class MinAtarFeatures(BaseFeaturesExtractor):
+        def __init__(self, observation_space, features_dim: int = 1024) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(observation_space, features_dim)
+            channels, height, width = observation_space.shape
+            self.net = nn.Sequential(nn.Conv2d(channels, 16, 3, 1), nn.ReLU(), nn.Flatten())
+            self._features_dim = 16 * (height - 2) * (width - 2)
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            return self.net(obs)
+
+    policy_kwargs = dict(
+        features_extractor_class=MinAtarFeatures,
+        net_arch=[128],
+        optimizer_class=torch.optim.RMSprop,
+        optimizer_kwargs=dict(alpha=0.95, eps=0.01, centered=True),
+    )
+    model = SB3DQN("CnnPolicy", make_env(ENV), learning_rate=2.5e-4, buffer_size=100_000,
+                   learning_starts=min(5_000, steps // 4), batch_size=32, gamma=0.99, train_freq=1, gradient_steps=1,
+                   target_update_interval=1_000, exploration_fraction=1.0, exploration_final_eps=0.1,
+                   max_grad_norm=1e9, policy_kwargs=policy_kwargs, seed=0, device="cpu", verbose=0)  # fmt: skip
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    return steps / (time.perf_counter() - start)
+
+
+def buffer_peak_rss(transitions: int) -> int:
+    """Peak RSS in bytes of a process holding a filled MinAtar Seaquest-sized buffer (run in a fresh process)."""
+    code = (
+        "import numpy as np, pathlib\n"
+        "from dqn_lightning import ReplayBuffer\n"
+        f"b = ReplayBuffer({transitions}, (10, 10, 10), np.uint8)\n"
+        "rng = np.random.default_rng(0)\n"
+        "o = (rng.random((1, 10, 10, 10)) < 0.1).astype(np.uint8) * 255\n"
+        f"for t in range({transitions}):\n"
+        "    b.add(o, np.zeros(1, np.int64), np.zeros(1), o, np.zeros(1, bool), np.zeros(1, bool))\n"
+        "print([int(l.split()[1]) * 1024 for l in pathlib.Path('/proc/self/status').read_text().splitlines()"
+        " if l.startswith('VmHWM')][0], b.nbytes)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return int(out[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--transitions", type=int, default=100_000, help="size of the memory probe's buffer")
+    parser.add_argument("--out", type=Path, default=Path("lightning_logs/benchmark_minatar"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    make_env(ENV).close()  # registers MinAtar, so SB3 finds the id too
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {
+            "ours 1+1": ours(args.steps, 1, Path(tmp)),
+            "ours 4+4": ours(args.steps, 4, Path(tmp)),
+            "SB3 DQN": sb3(args.steps),
+        }
+    base = results["SB3 DQN"]
+    print(f"\nMinAtar Breakout, paper recipe, {args.steps} env steps, torch {torch.__version__}, 1 thread")
+    print(f"{'contender':<10} {'env steps/s':>12} {'vs SB3':>8}")
+    for name, sps in results.items():
+        print(f"{name:<10} {sps:>12.0f} {sps / base:>7.2f}x")
+    rss = buffer_peak_rss(args.transitions)
+    print(f"peak RSS with a filled {args.transitions:,}-transition MinAtar buffer (10 channels): {rss / 2**20:.0f} MiB")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "benchmark_minatar.json").write_text(
+        json.dumps({"steps": args.steps, "sps": results, "buffer_peak_rss_bytes": rss}, indent=2) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
