@@ -97,13 +97,14 @@ def parse_settings(argv: list[str] | None = None) -> tuple[TrainConfig, str]:
         chosen["resume"] = str(checkpoint)
         origin = f"the settings of the resumed run ({saved})"
     else:
-        preset = chosen.get("preset") or (env_preset(chosen["env"]) if "env" in chosen else "cartpole")
-        base = _parse_layer(parser, _preset_settings(preset)) if preset not in (None, "none") else {}
-        if "env" not in base and "env" not in chosen and preset not in (None, "none"):
+        preset: str = chosen.get("preset") or (env_preset(chosen["env"]) if "env" in chosen else "cartpole") or "none"
+        has_preset = preset != "none"
+        base = _parse_layer(parser, _preset_settings(preset)) if has_preset else {}
+        if has_preset and "env" not in base and "env" not in chosen:
             example = "MinAtar/Breakout-v0" if preset.startswith("minatar") else "CartPole-v1"
             raise ConfigError(f"preset {preset} is a recipe for any env of its kind: add --env, e.g. --env {example}")
-        chosen["preset"] = preset or "none"
-        origin = f"preset {preset}" if preset else "the defaults (no preset for this env)"
+        chosen["preset"] = preset
+        origin = f"preset {preset}" if has_preset else "the defaults (no preset for this env)"
     adjusted = _keep_update_rate(base, chosen)
     config = dataclasses.replace(TrainConfig(), **(base | chosen | adjusted))
     config.validate()
