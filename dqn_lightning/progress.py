@@ -31,11 +31,10 @@ class EpisodeProgressBar(TQDMProgressBar):
         self.min_seconds = min_seconds
         self._last_draw = 0.0
 
+    @property
     @override
-    def init_train_tqdm(self) -> Any:
-        bar = super().init_train_tqdm()
-        bar.set_description("train")
-        return bar
+    def train_description(self) -> str:
+        return "train"
 
     @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -168,7 +168,7 @@ def test_default_console_is_clean(tmp_path: Path) -> None:
     output = (result.stdout + result.stderr).replace("\r", "\n")
     assert output.startswith("Settings: preset cartpole; then --total-timesteps 1500")
     assert len(re.findall(r"^eval @ [\d,]+ env steps: [\d.]+ ± [\d.]+ \(best [\d.]+\)$", output, re.M)) >= 2
-    for unwanted in ("Validation", "Tip:", "LeafSpec", "Warning", "GPU available", "Epoch 0", "Total params"):
+    for unwanted in ("Validation", "Training", "Tip:", "LeafSpec", "Warning", "GPU available", "Epoch 0", "Params"):
         assert unwanted not in output, unwanted
     quiet = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *flags, "--quiet"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
