@@ -170,7 +170,10 @@ def main() -> None:
                 for recipe in args.recipes:
                     if any((r["recipe"], r["game"], r["seed"]) == (recipe, game, seed) for r in rows):
                         continue
-                    rows.append(run_one(recipe, game, seed, args.out, args.extra, args.reeval_episodes))
+                    row = run_one(recipe, game, seed, args.out, args.extra, args.reeval_episodes)
+                    # re-read first: another process may have added runs meanwhile (one per core)
+                    rows = json.loads(args.results.read_text()) if args.results.exists() else []
+                    rows.append(row)
                     args.results.parent.mkdir(parents=True, exist_ok=True)
                     args.results.write_text(json.dumps(rows, indent=1) + "\n")
                     report(rows, args.results)
