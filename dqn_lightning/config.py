@@ -28,9 +28,10 @@ SETTINGS_RULES = """\
 Where settings come from, later wins: the defaults below; a preset (--preset NAME; without it,
 the preset of --env's env if there is one, else none; with neither, cartpole); --config
 FILE.yaml; the flags you type. A flag changes only its own setting, with one exception: the
-update rate. --train-freq alone keeps the preset's gradient steps per env step (so
---train-freq 1 on the cartpole preset means one update per 2 env steps, not 128 per step), and
---gradient-steps alone keeps its --train-freq. Each run prints where its settings came from
+update rate. --train-freq alone keeps the preset's gradient steps per env step, as near as
+whole numbers allow and at least 1 (so --train-freq 1 on the cartpole preset, 128 updates per
+256 env steps, gives 1 update per env step, not 128), and --gradient-steps alone keeps its
+--train-freq. Each run prints where its settings came from
 and records the preset in config.yaml."""
 
 
