@@ -3,14 +3,15 @@
 One dashed flag per field, typed from the field's annotation, help from its docstring:
 booleans are switches (`--double`, `--no-double`; `--double false` also works), tuples take
 space-separated values (`--hidden-sizes 128 128`; `[128,128]` also works), `X | None` takes
-`null`, Literal fields take one of their values. Built on the standard library's argparse;
-errors become one-line `ConfigError`s.
+`null`, Literal fields take one of their values, mappings take inline YAML (`'{width: 256}'`).
+Built on the standard library's argparse; errors become one-line `ConfigError`s.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import re
 import types
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Literal, NoReturn, Union, get_args, get_origin, get_type_hints
 
 import docstring_parser
+import yaml
 
 from dqn_lightning.errors import ConfigError
 
@@ -88,6 +90,23 @@ def _scalar(kind: type, optional: bool) -> Callable[[str], Any]:
     return convert
 
 
+def _mapping(optional: bool) -> Callable[[str], Any]:
+    """A converter for a mapping typed inline as YAML or JSON: `'{width: 256}'`."""
+
+    def convert(text: str) -> Any:
+        if optional and text.lower() in NULL:
+            return None
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"expected a mapping such as '{{width: 256}}', got {text!r}")
+        return value
+
+    return convert
+
+
 def _split_optional(annotation: Any) -> tuple[Any, bool]:
     """(the annotation without None, whether None was allowed)."""
     if get_origin(annotation) in (Union, types.UnionType):
@@ -118,6 +137,8 @@ def build_parser(settings: type, prog: str, description: str, epilog: str | None
                                 metavar="true|false", help=text)  # fmt: skip
         elif get_origin(kind) is tuple:
             parser.add_argument(option, dest=field.name, nargs="+", action=_IntList, metavar="N", help=text)
+        elif kind is dict or get_origin(kind) is dict:
+            parser.add_argument(option, dest=field.name, type=_mapping(optional), metavar="YAML", help=text)
         elif get_origin(kind) is Literal:
             choices = [*get_args(kind), *([None] if optional else [])]
             parser.add_argument(option, dest=field.name, type=_scalar(str, optional), choices=choices, help=text)
@@ -141,6 +162,8 @@ def as_flags(settings: dict[str, Any]) -> list[str]:
         option = f"--{flag(key)}"
         if isinstance(value, bool):
             tokens.append(option if value else f"--no-{flag(key)}")
+        elif isinstance(value, dict):
+            tokens += [option, json.dumps(value)]
         elif isinstance(value, list | tuple):
             tokens += [option, *(str(v) for v in value)] if value else [option, "[]"]
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +11,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.core.optimizer import LightningOptimizer
+from torch import nn
 from torch.utils.data import DataLoader
 
 from dqn_lightning.buffer import ReplayBatch
@@ -22,10 +22,12 @@ from dqn_lightning.envs import env_spaces, make_vector_env
 from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.evaluation import episode_seeds, evaluate
 from dqn_lightning.fast_path import direct_update, writes_logs_now
-from dqn_lightning.networks import NetworkName, QNetwork, build_q_network
+from dqn_lightning.hparams import check_hparams
+from dqn_lightning.networks import NetworkName, QNetwork
 from dqn_lightning.optimizers import build_optimizer, check_optimizer
 from dqn_lightning.rng_state import capture_rng_states, restore_rng_states
 from dqn_lightning.td import TD_LOSSES, double_td_target, q_of_actions, td_target
+from dqn_lightning.user_networks import choose_q_network
 
 
 class DQN(pl.LightningModule):
@@ -62,6 +64,10 @@ class DQN(pl.LightningModule):
         optimizer: `adam` or `rmsprop` (torch's).
         optimizer_options: that optimizer's options beyond lr, by torch's names (`eps`; for
             rmsprop also `alpha`, `centered`); unset ones keep torch's defaults.
+        q_network: your own online network instead of `network`'s: an `nn.Module` mapping
+            `(batch, *obs_shape)` observations to `(batch, n_actions)` Q-values, or its import path
+            `pkg.module.Class` / `{"class_path": ..., "init_args": {...}}`, which checkpoints record
+            (see `user_networks`).
 
     Example:
         >>> model = DQN.from_env("CartPole-v1", hidden_sizes=(64, 64))
@@ -88,23 +94,17 @@ class DQN(pl.LightningModule):
         network: NetworkName = "auto",
         optimizer: str = "adam",
         optimizer_options: Mapping[str, float | bool] | None = None,
+        q_network: nn.Module | str | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        _check_hparams(lr=lr, gamma=gamma, target_update_interval=target_update_interval, eval_episodes=eval_episodes)
+        check_hparams(lr, gamma, target_update_interval, eval_episodes, loss, tau, max_grad_norm, double)
         check_optimizer(optimizer, optimizer_options or {})
-        if loss not in TD_LOSSES:
-            raise ConfigError(f"loss must be one of {', '.join(TD_LOSSES)}, got {loss!r}")
-        if not 0.0 < tau <= 1.0:
-            raise ConfigError(f"tau must be in (0, 1] (1 = hard copy), got {tau}")
-        if max_grad_norm is not None and not (max_grad_norm > 0 and math.isfinite(max_grad_norm)):
-            raise ConfigError(f"max_grad_norm must be a positive number or None, got {max_grad_norm}")
-        if double and target_update_interval == 0:
-            raise ConfigError("double DQN needs a target network: set target_update_interval >= 1")
         obs_shape, hidden_sizes = tuple(int(d) for d in obs_shape), tuple(int(h) for h in hidden_sizes)
         optimizer_options = dict(optimizer_options or {})  # saved as a plain dict: weights-only loadable
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["q_network"])
         self.automatic_optimization = False  # several gradient steps per training_step
-        self.q_network = build_q_network(obs_shape, n_actions, hidden_sizes, dueling=dueling, network=network)
+        self.q_network, spec = choose_q_network(q_network, obs_shape, n_actions, hidden_sizes, dueling, network)
+        self.hparams["q_network"] = spec  # how to rebuild a user's network (a plain dict: weights-only loadable)
         self.target_network: torch.nn.Module | None = None
         if target_update_interval > 0:
             self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
@@ -157,6 +157,10 @@ class DQN(pl.LightningModule):
         return super().load_from_checkpoint(  # type: ignore[return-value]
             checkpoint_path, map_location, hparams_file, strict, weights_only=weights_only, **kwargs
         )
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Q-values `(batch, n_actions)` for observations `(batch, *obs_shape)` as the env gives them."""
+        return self.q_network(obs)
 
     # ---- acting -------------------------------------------------------------------------------
 
@@ -438,17 +442,3 @@ class DQN(pl.LightningModule):
         )
         # a logged "step" becomes the x-axis of this flush: eval curves are plotted against env steps
         self.log_dict({"eval/return_mean": mean, "eval/return_std": std, "step": float(env_steps)}, batch_size=1)
-
-
-def _check_hparams(**values: float) -> None:
-    """Rejects impossible hyperparameters at construction with a `ConfigError` naming the fix."""
-    if not (values["lr"] > 0 and math.isfinite(values["lr"])):
-        raise ConfigError(f"lr must be a positive finite number, got {values['lr']}")
-    if not 0.0 <= values["gamma"] <= 1.0:
-        raise ConfigError(f"gamma must be in [0, 1], got {values['gamma']}")
-    if values["target_update_interval"] < 0:
-        raise ConfigError(
-            f"target_update_interval must be >= 0 (0 = no target network), got {values['target_update_interval']}"
-        )
-    if values["eval_episodes"] < 0:
-        raise ConfigError(f"eval_episodes must be >= 0, got {values['eval_episodes']}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from dqn_lightning.cli import flag
 from dqn_lightning.errors import ConfigError
@@ -56,6 +56,11 @@ class TrainConfig:
     """Hidden layer widths of the Q-network (for images: after the convolutions), e.g. [256, 256]."""
     network: Literal["auto", "mlp", "nature-cnn", "minatar-cnn"] = "auto"
     """Q-network; auto: the Nature CNN for frames of 36x36 or more, the MinAtar CNN for smaller ones, else mlp."""
+    q_network: str | None = None
+    """Your own Q-network class, by import path (pkg.module.Class; the working directory is searched): an
+    nn.Module mapping observations to Q-values, given obs_shape= and n_actions= if its constructor takes them."""
+    q_network_args: dict[str, Any] | None = None
+    """Further constructor arguments of --q-network, as inline YAML: '{width: 256}'."""
     optimizer: Literal["adam", "rmsprop"] = "adam"
     """Optimizer (torch's Adam or RMSprop)."""
     optimizer_eps: float | None = None
@@ -154,6 +159,13 @@ class TrainConfig:
             )
         if self.precision is not None and self.precision not in PRECISIONS:
             raise ConfigError(f"--precision {self.precision} is not one we run; choose one of {', '.join(PRECISIONS)}")
+        if self.q_network_args is not None and self.q_network is None:
+            raise ConfigError("--q-network-args needs --q-network (the class they are passed to)")
+        if self.q_network is not None and (self.network != "auto" or self.dueling):
+            raise ConfigError(
+                "--network and --dueling choose among our own networks: drop them with --q-network "
+                "(build a dueling head into your module instead)"
+            )
         if self.learning_starts < self.batch_size:
             raise ConfigError(
                 f"--learning-starts {self.learning_starts} is below one batch ({self.batch_size}): the first "

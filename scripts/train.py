@@ -80,6 +80,9 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         network=config.network,
         optimizer=config.optimizer,
         optimizer_options=config.optimizer_options(),
+        q_network=None
+        if config.q_network is None
+        else {"class_path": config.q_network, "init_args": config.q_network_args or {}},
     )
     buffer = build_buffer(config, spaces)
     # fail before any work when the run could not save its results: two replay files (best and
