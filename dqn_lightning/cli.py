@@ -56,11 +56,21 @@ class _IntList(argparse.Action):
     """`--hidden-sizes 128 128`, also `[128,128]` or `128,128`: a tuple of ints."""
 
     def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
-        tokens = [t for value in values for t in re.split(r"[\s,\[\]()]+", str(value)) if t]
         try:
-            setattr(namespace, self.dest, tuple(int(t) for t in tokens))
+            setattr(namespace, self.dest, tuple(int(t) for t in _tokens(values)))
         except ValueError:
             raise ConfigError(f"argument {option_string}: expected whole numbers, got {' '.join(values)}") from None
+
+
+class _WordList(argparse.Action):
+    """`--logger tensorboard mlflow`, also `[tensorboard,mlflow]`: a tuple of words."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, tuple(_tokens(values)))
+
+
+def _tokens(values: list[str]) -> list[str]:
+    return [t for value in values for t in re.split(r"[\s,\[\]()]+", str(value)) if t]
 
 
 def _boolean(text: str, option: str | None) -> bool:
@@ -136,7 +146,9 @@ def build_parser(settings: type, prog: str, description: str, epilog: str | None
             parser.add_argument(option, f"--no-{flag(field.name)}", dest=field.name, nargs="?", action=_Switch,
                                 metavar="true|false", help=text)  # fmt: skip
         elif get_origin(kind) is tuple:
-            parser.add_argument(option, dest=field.name, nargs="+", action=_IntList, metavar="N", help=text)
+            words = get_args(kind)[0] is str
+            parser.add_argument(option, dest=field.name, nargs="+", action=_WordList if words else _IntList,
+                                metavar="NAME" if words else "N", help=text)  # fmt: skip
         elif kind is dict or get_origin(kind) is dict:
             parser.add_argument(option, dest=field.name, type=_mapping(optional), metavar="YAML", help=text)
         elif get_origin(kind) is Literal:

@@ -137,7 +137,7 @@ def save_run_config(config: TrainConfig, run_dir: str | Path) -> Path:
     """Writes the run's settings as `config.yaml`, which `--resume` starts from."""
     values = dataclasses.asdict(config)
     values["resume"] = None
-    values["hidden_sizes"] = list(config.hidden_sizes)
+    values = {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
     path = Path(run_dir) / RUN_CONFIG
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(values, sort_keys=False))

@@ -103,13 +103,19 @@ class EpisodeProgressBar(TQDMProgressBar):
 
 
 # known third-party messages a training run has no use for: Lightning's own deprecation of its
-# pytree helper, and the model summary's note that it sizes bf16 weights as 32-bit
-KNOWN_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*", r"Precision .* is not supported by the model summary.*")
+# pytree helper, the model summary's note that it sizes bf16 weights as 32-bit, the CSV logger's
+# note on a folder that already has files
+KNOWN_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\).*",
+    r"Precision .* is not supported by the model summary.*",
+    r"Experiment logs directory .* exists and is not empty.*",  # CSV beside TensorBoard, or resumed: it appends
+)
 
 
 def quiet_lightning_messages() -> None:
-    """Hides Lightning's info lines (device report, advertising tips) and the known warnings above."""
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
+    """Hides Lightning's info lines (device report, advertising tips), MLflow's database set-up lines
+    and the known warnings above."""
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric", "mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for pattern in KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)

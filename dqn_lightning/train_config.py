@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from dqn_lightning.cli import flag
 from dqn_lightning.errors import ConfigError
+from dqn_lightning.loggers import check_loggers
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true")
 
@@ -96,7 +97,13 @@ class TrainConfig:
     eval_episodes: int = 20
     """Greedy episodes per evaluation (0: no evaluation)."""
     logdir: str = "lightning_logs"
-    """Root folder for TensorBoard logs, checkpoints and summary.json."""
+    """Root folder of the run directories (<env>/version_N: logs, checkpoints, config.yaml, summary.json)."""
+    logger: tuple[str, ...] = ("tensorboard",)
+    """Where metrics go, one or several of tensorboard, csv, mlflow, wandb: --logger tensorboard mlflow."""
+    mlflow_tracking_uri: str | None = None
+    """MLflow store or server (null: $MLFLOW_TRACKING_URI, else sqlite:///<logdir>/mlflow.db)."""
+    project: str = "dqn-lightning"
+    """MLflow experiment / W&B project the run is logged under (W&B offline: set WANDB_MODE=offline)."""
     accelerator: str = "auto"
     """Lightning accelerator: cpu, gpu, auto, ..."""
     devices: str = "auto"
@@ -159,6 +166,7 @@ class TrainConfig:
             )
         if self.precision is not None and self.precision not in PRECISIONS:
             raise ConfigError(f"--precision {self.precision} is not one we run; choose one of {', '.join(PRECISIONS)}")
+        check_loggers(self.logger)
         if self.q_network_args is not None and self.q_network is None:
             raise ConfigError("--q-network-args needs --q-network (the class they are passed to)")
         if self.q_network is not None and (self.network != "auto" or self.dueling):

@@ -26,7 +26,6 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from dqn_lightning import (
@@ -44,6 +43,7 @@ from dqn_lightning.checkpoints import AtomicCheckpointIO, check_logdir
 from dqn_lightning.config import TrainConfig, parse_settings, run_dir_of, save_run_config
 from dqn_lightning.errors import TrainingInterrupted, exit_code
 from dqn_lightning.interrupt import GracefulInterrupt
+from dqn_lightning.loggers import build_loggers, finish_trackers, log_settings, write_trackers
 from dqn_lightning.periodic_checkpoint import PeriodicCheckpoint
 from dqn_lightning.progress import quiet_lightning_messages
 from dqn_lightning.summary import format_summary, run_summary, write_summary
@@ -61,6 +61,14 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         torch.set_num_threads(config.torch_threads)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     spaces = env_spaces(config.env)
+    loggers = build_loggers(
+        config.logger,
+        config.logdir,
+        config.env,
+        run_dir=run_dir_of(config.resume) if config.resume is not None else None,  # the same run directory
+        tracking_uri=config.mlflow_tracking_uri,
+        project=config.project,
+    )
 
     model = DQN(
         obs_shape=spaces.obs_shape,
@@ -108,13 +116,6 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         seed=config.seed,
         save_buffer=config.save_buffer,
     )
-    if config.resume is not None:  # continue the same TensorBoard run directory
-        run_dir = run_dir_of(config.resume)
-        logger = TensorBoardLogger(
-            run_dir.parent.parent, name=run_dir.parent.name, version=run_dir.name, default_hp_metric=False
-        )
-    else:
-        logger = TensorBoardLogger(config.logdir, name=config.env.replace("/", "_"), default_hp_metric=False)
     checkpoint = ModelCheckpoint(
         monitor="eval/return_mean",
         mode="max",
@@ -140,7 +141,7 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         check_val_every_n_epoch=None,
         limit_val_batches=None if config.eval_episodes > 0 else 0,
         num_sanity_val_steps=0,
-        logger=logger,
+        logger=loggers,
         enable_progress_bar=not config.quiet,
         enable_model_summary=config.verbose,
         callbacks=[env_loop, checkpoint, interrupt]
@@ -154,15 +155,18 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
     env_steps_per_batch = config.train_freq * config.num_envs * trainer.world_size
     trainer.val_check_interval = max(1, config.eval_interval // env_steps_per_batch)
     trainer.log_every_n_steps = max(1, 1_000 // env_steps_per_batch)
-    logger.log_hyperparams(dataclasses.asdict(config))
-    if trainer.is_global_zero and config.resume is None:
-        save_run_config(config, logger.log_dir)
+    log_settings(loggers, dataclasses.asdict(config), config.resume)
+    if trainer.is_global_zero:
+        if config.resume is None:
+            save_run_config(config, loggers[0].log_dir)  # type: ignore[arg-type]  # a local logger's folder
+        write_trackers(loggers, loggers[0].log_dir)  # type: ignore[arg-type]
     start = time.perf_counter()
     trainer.fit(
         model,
         train_dataloaders=replay_dataloader(buffer, config.batch_size, config.gradient_steps),
         ckpt_path=config.resume,
     )
+    finish_trackers(loggers)
     summary = run_summary(trainer, model, env_loop, checkpoint, time.perf_counter() - start)
     if trainer.is_global_zero:
         path = write_summary(summary, summary["log_dir"] or config.logdir)
