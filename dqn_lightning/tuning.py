@@ -192,7 +192,7 @@ def save_plots(study: Any, folder: Path) -> list[Path]:
             axes = draw(study)
         except (ValueError, RuntimeError):  # too few finished trials for importances
             continue
-        figure = axes.figure if hasattr(axes, "figure") else plt.gcf()
+        figure: Any = axes.figure if hasattr(axes, "figure") else plt.gcf()
         figure.set_size_inches(8, 5)
         figure.tight_layout()
         path = folder / f"{name}.png"
