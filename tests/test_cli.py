@@ -101,6 +101,14 @@ def readme_commands() -> list[list[str]]:
     return commands
 
 
+def readme_user_network() -> str:
+    """The README's example Q-network module (my_nets.py), as a user would save it."""
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"```python\n(from torch import nn\n\nclass LayerNormQ.*?)\nmodel = ", text, re.S)
+    assert match, "README: the LayerNormQ example of 'Your own Q-network'"
+    return match.group(1)
+
+
 class Parsed(Exception):
     """Raised instead of running a script once its arguments parsed."""
 
@@ -118,7 +126,10 @@ def test_readme_command_parses_and_cheap_ones_run(
     argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "offline")  # the README sets it on the command line
     (tmp_path / "my_run.yaml").write_text("lr: 0.001\n")
+    (tmp_path / "best.yaml").write_text("preset: none\nenv: Acrobot-v1\nlr: 0.001\n")  # as tune.py writes it
+    (tmp_path / "my_nets.py").write_text(readme_user_network())
     script, flags = Path(argv[0]).stem, argv[1:]
     if script != "train":
         check_other_script(script, flags, monkeypatch)
