@@ -90,7 +90,9 @@ def build_loggers(
     if run_dir is not None:
         root, name, version = run_dir.parent.parent, run_dir.parent.name, run_dir.name
     else:
-        root, name, version = Path(logdir), env_id.replace("/", "_"), None
+        # absolute, as a resumed run's folder is: else ModelCheckpoint sees another dirpath on resume
+        # and drops its record of the best checkpoint
+        root, name, version = Path(logdir).resolve(), env_id.replace("/", "_"), None
     local: list[Logger] = []
     if "tensorboard" in names:
         local.append(TensorBoardLogger(root, name=name, version=version, default_hp_metric=False))
