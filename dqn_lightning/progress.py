@@ -7,12 +7,14 @@ above it (env step, mean ± std, best so far) instead of a validation sub-bar.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import warnings
 from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import TQDMProgressBar
+from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 from typing_extensions import override
 
 from dqn_lightning.env_loop import find_env_loop
@@ -37,14 +39,30 @@ class EpisodeProgressBar(TQDMProgressBar):
         return "train"
 
     @override
+    def init_train_tqdm(self) -> Tqdm:
+        loop = find_env_loop(self.trainer)
+        if loop is None or loop.total_timesteps is None:
+            return super().init_train_tqdm()
+        # one endless epoch: the bar counts env steps against the budget from its first line, not
+        # "Epoch 0" batches (Lightning's own bar, with a total and a unit)
+        return Tqdm(
+            desc=self.train_description,
+            position=2 * self.process_position,
+            disable=self.is_disabled,
+            leave=True,
+            dynamic_ncols=True,
+            file=sys.stdout,
+            smoothing=0,
+            bar_format=self.BAR_FORMAT,
+            total=loop.total_timesteps,
+            unit=" env steps",
+        )
+
+    @override
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         loop = find_env_loop(trainer)
         if loop is None or loop.total_timesteps is None:
             super().on_train_epoch_start(trainer, pl_module)
-        else:  # one endless epoch: the bar counts env steps, not "Epoch 0" batches
-            self.train_progress_bar.reset(total=loop.total_timesteps)
-            self.train_progress_bar.initial = 0
-            self.train_progress_bar.unit = " env steps"
 
     @override
     def on_train_batch_end(
@@ -103,12 +121,13 @@ class EpisodeProgressBar(TQDMProgressBar):
 
 
 # known third-party messages a training run has no use for: Lightning's own deprecation of its
-# pytree helper, the model summary's note that it sizes bf16 weights as 32-bit, the CSV logger's
-# note on a folder that already has files
+# pytree helper, the model summary's note that it sizes bf16 weights as 32-bit, and the CSV
+# logger's and ModelCheckpoint's notes on a folder that already has files (resumed runs)
 KNOWN_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\).*",
     r"Precision .* is not supported by the model summary.*",
     r"Experiment logs directory .* exists and is not empty.*",  # CSV beside TensorBoard, or resumed: it appends
+    r"Checkpoint directory .* exists and is not empty.*",  # a resumed run writes to its own folder
 )
 
 

@@ -184,3 +184,22 @@ def test_default_console_is_clean(tmp_path: Path) -> None:
     quiet = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *flags, "--quiet"], cwd=tmp_path,
                            capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
     assert "eval @" not in quiet.stdout and "train:" not in quiet.stderr and "Summary" in quiet.stdout
+
+
+def test_a_resumed_run_counts_env_steps_against_its_budget(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    train_py = [sys.executable, str(ROOT / "scripts" / "train.py")]
+    flags = ["--eval-interval", "500", "--eval-episodes", "2", "--logdir", "logs", "--learning-starts", "200"]
+    first = subprocess.run([*train_py, *flags, "--total-timesteps", "1000"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300, env=env)  # fmt: skip
+    assert first.returncode == 0, first.stderr[-2000:]
+    resumed = subprocess.run([*train_py, "--resume", "last", "--logdir", "logs", "--total-timesteps", "1500"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    output = (resumed.stdout + resumed.stderr).replace("\r", "\n")
+    assert re.search(r"^train: 100%.*1500/1500 .* env steps/s", output, re.M), output[-1500:]
+    for unwanted in ("exists and is not empty", "dirpath has changed", "Epoch 0", "/?"):
+        assert unwanted not in output, unwanted
