@@ -12,6 +12,8 @@ trials behind the median of earlier ones at the same env step. The study lives i
 several processes can work on one study at once. `--n-trials` counts finished trials of the
 study, over all processes. Writes `<out>/best.yaml` (for `train.py --config`), `history.png`,
 `importances.png`, and each trial's run under `<out>/trials/`; each trial records its seed.
+`--confirm-seeds 100 101 102` then trains the base settings and the best ones on those fresh
+seeds at the trial budget and prints (and writes to confirm.md) both scores side by side.
 Needs `pip install -e ".[tune]"`.
 """
 
@@ -73,6 +75,36 @@ def objective(trial: Any, base: Any, space: dict[str, Any], timesteps: int, out:
     return value
 
 
+def confirm(base: Any, study: Any, timesteps: int, seeds: list[int], out: Path) -> str:
+    """Trains the base settings and the best trial's on fresh seeds; a Markdown table of their scores."""
+    best = study.best_trial
+    sampled = json.loads(best.user_attrs["settings"])
+    sampled = {k: tuple(v) if isinstance(v, list) else v for k, v in sampled.items()}
+    rows = []
+    for label, values in (("base settings", {}), (f"best (trial {best.number})", sampled)):
+        scores, finals, seconds = [], [], []
+        for seed in seeds:
+            config = trial_config(base, values, total_timesteps=timesteps, seed=seed, quiet=True, resume=None,
+                                  logdir=str(out / "confirm"), save_buffer="never")  # fmt: skip
+            with contextlib.redirect_stdout(io.StringIO()):
+                summary = train(config)
+            scores.append(score(summary["evaluations"]))
+            finals.append(summary["final_eval_return_mean"])
+            seconds.append(summary["train_seconds"])
+            print(f"confirm {label}, seed {seed}: score {scores[-1]:.2f}, final eval {finals[-1]:.1f}", flush=True)
+        rows.append(
+            f"| {label} | {' / '.join(f'{v:.1f}' for v in scores)} | {sum(scores) / len(scores):.1f} "
+            f"| {' / '.join(f'{v:.1f}' for v in finals)} | {sum(seconds) / len(seconds):.0f} |"
+        )
+    header = (
+        f"| settings | score per seed ({', '.join(map(str, seeds))}) | mean score | final eval per seed "
+        "| train s per run |\n|---|---|---:|---|---:|"
+    )
+    table = "\n".join([header, *rows])
+    (out / "confirm.md").write_text(table + "\n")
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True, help="env id to tune for (its preset, if any, is the base)")
@@ -86,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="sampler seed; trial n trains with seed + n")
     parser.add_argument("--sampler", choices=["tpe", "random"], default="tpe")
     parser.add_argument("--pruner", choices=["median", "none"], default="median")
+    parser.add_argument("--confirm-seeds", type=int, nargs="*", default=[],
+                        help="after the study: train base and best settings on these seeds, compare")  # fmt: skip
     parser.add_argument("train_flags", nargs="*", help="train.py flags for every trial (after --)")
     args = parser.parse_args(argv)
 
@@ -123,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Best: trial {best.number}, score {best.value:.2f}, seed {best.user_attrs['seed']}")
         print(f"Wrote {out / 'best.yaml'} (python scripts/train.py --config {out / 'best.yaml'})")
         print("Plots: " + ", ".join(str(p) for p in plots))
+        if args.confirm_seeds:
+            print(confirm(base, study, timesteps, args.confirm_seeds, out))
 
     return exit_code("tune.py", run)
 

@@ -22,7 +22,8 @@ SPACE = {
     "subsample_steps": {"choices": [1, 2]},
     "learning_starts": 300,
 }
-TRAIN = ["--", "--eval-interval", "500", "--eval-episodes", "2", "--preset", "none", "--target-update-interval", "100"]
+TRAIN = ["--", "--eval-interval", "500", "--eval-episodes", "2", "--preset", "none", "--target-update-interval", "100",
+         "--learning-starts", "300"]  # fmt: skip
 
 
 def run_tune(tmp_path: Path, n_trials: int, *extra: str) -> int:
@@ -44,9 +45,15 @@ def test_a_study_runs_resumes_and_writes_best_settings_and_plots(
     assert len(re.findall(r"^trial \d: -?\d+\.\d\d \(seed \d;", printed, re.M)) == 2
 
     # run the same command again with a larger target: the study goes on from 2, it does not restart
-    assert run_tune(tmp_path, 3, "--seed", "5") == 0
+    assert run_tune(tmp_path, 3, "--seed", "5", "--confirm-seeds", "40") == 0
     study = optuna.load_study(study_name="tune-CartPole-v1", storage=f"sqlite:///{out / 'tune-CartPole-v1.db'}")
-    assert len(study.trials) == 3 and "2 of 3 trials finished" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert len(study.trials) == 3 and "2 of 3 trials finished" in printed
+    # the confirmation: base and best settings trained on the fresh seed, side by side
+    table = (out / "confirm.md").read_text().splitlines()
+    assert table[0].startswith("| settings | score per seed (40) |") and len(table) == 4
+    assert table[2].startswith("| base settings |")
+    assert table[3].startswith(f"| best (trial {study.best_trial.number}) |")
 
     # each trial's recorded flags re-run it; best.yaml is a train.py --config file with the best values
     best = study.best_trial
