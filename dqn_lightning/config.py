@@ -107,7 +107,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[TrainConfig, str]:
         chosen["preset"] = preset
         origin = f"preset {preset}" if has_preset else "the defaults (no preset for this env)"
     adjusted = _keep_update_rate(base, chosen)
-    config = dataclasses.replace(TrainConfig(), **(base | chosen | adjusted))
+    merged, switched = _with_switches(base, chosen)
+    config = dataclasses.replace(TrainConfig(), **(merged | adjusted))
     config.validate()
     typed_flags = " ".join(cli.as_flags({k: v for k, v in chosen.items() if k not in ("preset", "resume")}))
     note = f"Settings: {origin}; " + (f"then {typed_flags}" if typed_flags else "no other flags")
@@ -115,7 +116,38 @@ def parse_settings(argv: list[str] | None = None) -> tuple[TrainConfig, str]:
         note += f" (with {config_file})"
     if adjusted:
         note += f"; {' '.join(cli.as_flags(adjusted))} keeps the preset's updates per env step"
+    if switched:
+        note += f"; {switched}"
     return config, note
+
+
+# what --rainbow turns on (Hessel et al. 2018: n = 3, PER alpha 0.5 and beta from 0.4, 51 atoms)
+RAINBOW = {"double": True, "dueling": True, "n_step": 3, "prioritized": True, "per_alpha": 0.5, "per_beta_start": 0.4,
+           "distributional": "c51", "noisy": True}  # fmt: skip
+EPSILON = ("eps_start", "eps_end")
+
+
+def _with_switches(base: dict[str, Any], chosen: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Layers base and chosen settings with --rainbow's and --noisy's implied ones; says what they did.
+
+    --rainbow's settings sit just above the layer that turned it on (typed: over the preset; in a
+    preset: under that preset's own values), so anything set beside it wins. With noisy nets,
+    epsilon is 0 unless set where noisy nets were turned on or by the user.
+    """
+    notes = []
+    rainbow_on = bool(chosen.get("rainbow") or (base.get("rainbow") and chosen.get("rainbow") is not False))
+    if not rainbow_on:
+        merged = base | chosen
+    else:
+        merged = base | RAINBOW | chosen if chosen.get("rainbow") else RAINBOW | base | chosen
+        kept = {key: value for key, value in RAINBOW.items() if merged.get(key) == value}
+        notes.append("rainbow turns on " + " ".join(cli.as_flags(kept)))
+    noisy_layer = chosen if "noisy" in chosen or chosen.get("rainbow") else base
+    eps_set = [key for key in EPSILON if key in chosen or key in noisy_layer]
+    if merged.get("noisy") and not eps_set:
+        merged |= {key: 0.0 for key in EPSILON}
+        notes.append("noisy nets explore, so --eps-start 0 --eps-end 0")
+    return merged, "; ".join(notes)
 
 
 def _parse_layer(parser: argparse.ArgumentParser, settings: dict[str, Any]) -> dict[str, Any]:

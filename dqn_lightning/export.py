@@ -30,14 +30,16 @@ TIE = 1e-5  # Q-values this close are a tie: either action is greedy, and runtim
 
 
 class GreedyPolicy(nn.Module):
-    """A frozen float32 copy of the online network, returning (greedy actions, Q-values)."""
+    """A frozen float32 copy of the online network and value head (noisy layers at their mean),
+    returning (greedy actions, Q-values)."""
 
     def __init__(self, model: DQN) -> None:
         super().__init__()
         self.q_network = copy.deepcopy(model.q_network).float().cpu().eval().requires_grad_(False)
+        self.value_head = copy.deepcopy(model.value_head).float().cpu().eval()
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        q_values = self.q_network(obs)
+        q_values = self.value_head.q_values(self.q_network(obs))
         return q_values.argmax(dim=1), q_values
 
 
@@ -132,6 +134,7 @@ def check_export(model: DQN, path: str | Path, observations: int = 1000, seed: i
     Raises `ConfigError` when an action differs where PyTorch's Q-values do not tie.
     """
     run = load_exported(path)
+    model.eval()  # noisy layers at their mean weights, as exported
     env = make_vector_env(model.hparams["env_id"], num_envs=8)
     rng = np.random.default_rng(seed)
     same = ties = seen = 0
@@ -140,7 +143,7 @@ def check_export(model: DQN, path: str | Path, observations: int = 1000, seed: i
         obs, _ = env.reset(seed=[seed * 1000 + i for i in range(8)])
         while seen < observations:
             with torch.no_grad():
-                q_torch = model.q_network(torch.as_tensor(obs)).float().numpy()
+                q_torch = model(torch.as_tensor(obs)).float().numpy()
             actions, q_file = run(np.ascontiguousarray(obs))
             top = q_torch.max(axis=1)
             picked = q_torch[np.arange(len(obs)), actions]

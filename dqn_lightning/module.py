@@ -11,7 +11,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.core.optimizer import LightningOptimizer
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from dqn_lightning.buffer import ReplayBatch
@@ -24,10 +24,11 @@ from dqn_lightning.evaluation import episode_seeds, evaluate
 from dqn_lightning.fast_path import direct_update, writes_logs_now
 from dqn_lightning.hparams import check_hparams
 from dqn_lightning.networks import NetworkName, QNetwork
+from dqn_lightning.noisy import resample_noise
 from dqn_lightning.optimizers import build_optimizer, check_optimizer
-from dqn_lightning.rng_state import capture_rng_states, restore_rng_states
-from dqn_lightning.td import TD_LOSSES, double_td_target, q_of_actions, td_target
+from dqn_lightning.rng_state import OwnGenerators, capture_rng_states, restore_rng_states
 from dqn_lightning.user_networks import choose_q_network
+from dqn_lightning.value_heads import build_value_head
 
 
 class DQN(pl.LightningModule):
@@ -68,6 +69,10 @@ class DQN(pl.LightningModule):
             `(batch, *obs_shape)` observations to `(batch, n_actions)` Q-values, or its import path
             `pkg.module.Class` / `{"class_path": ..., "init_args": {...}}`, which checkpoints record
             (see `user_networks`).
+        value_head: what the outputs mean (see `value_heads`): None or `expected` (DQN, with
+            `loss`), `{"kind": "c51", "atoms": 51, "v_min": -10, "v_max": 10}` or `{"kind": "qr",
+            "quantiles": 200}`.
+        noisy: noisy linear layers (factorised Gaussian, sigma0 0.5) for exploration; greedy in eval mode.
 
     Example:
         >>> model = DQN.from_env("CartPole-v1", hidden_sizes=(64, 64))
@@ -95,6 +100,8 @@ class DQN(pl.LightningModule):
         optimizer: str = "adam",
         optimizer_options: Mapping[str, float | bool] | None = None,
         q_network: nn.Module | str | Mapping[str, Any] | None = None,
+        value_head: str | Mapping[str, Any] | None = None,
+        noisy: bool = False,
     ) -> None:
         super().__init__()
         check_hparams(lr, gamma, target_update_interval, eval_episodes, loss, tau, max_grad_norm, double)
@@ -103,7 +110,10 @@ class DQN(pl.LightningModule):
         optimizer_options = dict(optimizer_options or {})  # saved as a plain dict: weights-only loadable
         self.save_hyperparameters(ignore=["q_network"])
         self.automatic_optimization = False  # several gradient steps per training_step
-        self.q_network, spec = choose_q_network(q_network, obs_shape, n_actions, hidden_sizes, dueling, network)
+        self.value_head = build_value_head(value_head, loss)
+        outputs = self.value_head.outputs_per_action
+        self.q_network, spec = choose_q_network(q_network, obs_shape, n_actions, hidden_sizes, dueling, network,
+                                                outputs, noisy)  # fmt: skip
         self.hparams["q_network"] = spec  # how to rebuild a user's network (a plain dict: weights-only loadable)
         self.target_network: torch.nn.Module | None = None
         if target_update_interval > 0:
@@ -113,12 +123,12 @@ class DQN(pl.LightningModule):
         self.target_update_interval = target_update_interval
         # (not self.double: nn.Module.double() casts to float64)
         self.double_q, self.tau, self.max_grad_norm = double, tau, max_grad_norm
-        self.loss_fn = TD_LOSSES[loss]
+        self.noisy = noisy
         self.eval_episodes = eval_episodes
         self.eval_history: list[dict[str, float]] = []  # one row per evaluation of this process
         self._env_loop: EnvLoop | None = None
         self._eval_env: Any = None
-        self._rng: np.random.Generator | None = None
+        self._generators = OwnGenerators()  # exploration draws and noisy layers' noise
         # updates so far; Lightning's global_step counts only those made through its optimizer
         # wrapper: one per training step on one process (see training_step)
         self.gradient_step = 0
@@ -160,7 +170,7 @@ class DQN(pl.LightningModule):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Q-values `(batch, n_actions)` for observations `(batch, *obs_shape)` as the env gives them."""
-        return self.q_network(obs)
+        return self.value_head.q_values(self.q_network(obs))
 
     # ---- acting -------------------------------------------------------------------------------
 
@@ -176,21 +186,17 @@ class DQN(pl.LightningModule):
         if epsilon > 0.0:
             # one uniform draw u per row: explore when u < epsilon, and then u / epsilon is
             # itself uniform on [0, 1), which picks the random action
-            u = np.asarray((rng if rng is not None else self._own_rng()).random(n))
+            u = np.asarray((rng if rng is not None else self._generators.numpy).random(n))
             explore = u < epsilon
             random_actions = (u / epsilon * self.n_actions).astype(np.int64)
             if explore.all():
                 return random_actions
+        if self.noisy and self.training:  # fresh noise for each acting step (mean weights in eval mode)
+            resample_noise(self.q_network, self._generators.noise)
         greedy = self.q_network.greedy_numpy(obs) if isinstance(self.q_network, QNetwork) else None
         if greedy is None:
-            greedy = self.q_network(torch.as_tensor(obs, device=self.device)).argmax(dim=1).cpu().numpy()
+            greedy = self(torch.as_tensor(obs, device=self.device)).argmax(dim=1).cpu().numpy()
         return np.where(explore, random_actions, greedy) if epsilon > 0.0 else greedy
-
-    def _own_rng(self) -> np.random.Generator:
-        # seeded from torch's seed, so `seed_everything` makes it reproducible too
-        if self._rng is None:
-            self._rng = np.random.default_rng(torch.initial_seed())
-        return self._rng
 
     # ---- learning -----------------------------------------------------------------------------
 
@@ -238,14 +244,16 @@ class DQN(pl.LightningModule):
             )
             for k in range(start, end):
                 weight = batch.weight[k] if batch.weight is not None else None
-                loss, q_taken = self._loss(batch.obs[k], batch.action[k], targets[k - start], weight)
+                if self.noisy:  # fresh noise for each update
+                    resample_noise(self.q_network, self._generators.noise)
+                loss, q_taken, priority = self._loss(batch.obs[k], batch.action[k], targets[k - start], weight)
                 self._update(optimizer, loss, through_lightning=not lean or k == n_minibatches - 1)
                 self.gradient_step += 1
                 self._maybe_sync_target()
                 losses.append(loss.detach())
                 q_means.append(q_taken.detach())
                 if batch.slot is not None:
-                    td_errors.append(targets[k - start] - q_taken.detach())
+                    td_errors.append(priority)
             start = end
         batch_losses = torch.stack(losses)
         self._check_finite(batch_losses)
@@ -266,41 +274,33 @@ class DQN(pl.LightningModule):
             self._log_sums.zero_()
 
     @torch.no_grad()
-    def td_targets(
-        self,
-        reward: torch.Tensor,
-        terminated: torch.Tensor,
-        next_obs: torch.Tensor,
-        steps: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Bellman targets for stacked minibatches: `(k, batch)` from `(k, batch)`, `(k, batch, *obs_shape)`.
+    def td_targets(self, reward: Tensor, terminated: Tensor, next_obs: Tensor, steps: Tensor | None = None) -> Tensor:
+        """Bellman targets for stacked minibatches: `(k, batch)` (distributional: `(k, batch, atoms)`)
+        from `(k, batch)` rewards and flags and `(k, batch, *obs_shape)` next observations.
 
         `steps` `(k, batch)`: rewards summed per row (n-step returns), which bootstrap with
         `gamma ** steps`; None for 1-step rows.
         """
         bootstrap = self.target_network if self.target_network is not None else self.q_network
+        if self.noisy and bootstrap is self.target_network:
+            resample_noise(bootstrap, self._generators.noise)  # the target network's own noise, redrawn per target
         flat_next = next_obs.flatten(0, 1)
-        next_q = bootstrap(flat_next)
         gamma: float | torch.Tensor = self.gamma if steps is None else self.gamma ** steps.flatten()
-        if self.double_q:
-            target = double_td_target(reward.flatten(), terminated.flatten(), next_q, self.q_network(flat_next), gamma)
-        else:
-            target = td_target(reward.flatten(), terminated.flatten(), next_q, gamma)
-        return target.view(reward.shape)
+        online = self.q_network(flat_next) if self.double_q else None
+        target = self.value_head.target(reward.flatten(), terminated.flatten(), gamma, bootstrap(flat_next), online)
+        return target.view(*reward.shape, *target.shape[1:])
 
     def td_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """The TD loss (`loss`: MSE or Huber) on one minibatch, and Q(s, a) `(batch,)` for logging."""
+        """The value head's loss (DQN: MSE or Huber TD loss) on one minibatch, and Q(s, a) `(batch,)`."""
         steps = batch.steps[None] if batch.steps is not None else None
         target = self.td_targets(batch.reward[None], batch.terminated[None], batch.next_obs[None], steps)[0]
-        return self._loss(batch.obs, batch.action, target, batch.weight)
+        return self._loss(batch.obs, batch.action, target, batch.weight)[:2]
 
     def _loss(
         self, obs: torch.Tensor, action: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        q_taken = q_of_actions(self.q_network(obs), action)
-        # a custom loss_fn without a weight argument still works for uniform replay
-        loss = self.loss_fn(q_taken, target) if weight is None else self.loss_fn(q_taken, target, weight)
-        return loss, q_taken
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss, Q(s, a), the per-sample priority signal), from the value head."""
+        return self.value_head.loss(self.q_network(obs), action, target, weight)
 
     def _check_finite(self, losses: torch.Tensor) -> None:
         """Stops training at the first NaN or infinite loss of a batch (one host sync per batch).
@@ -385,9 +385,7 @@ class DQN(pl.LightningModule):
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["rng_states"] = capture_rng_states() | {
-            "module": self._rng.bit_generator.state if self._rng is not None else None
-        }
+        checkpoint["rng_states"] = capture_rng_states() | self._generators.state()
         checkpoint["eval_history"] = self.eval_history
         checkpoint["gradient_step"] = self.gradient_step
 
@@ -398,8 +396,7 @@ class DQN(pl.LightningModule):
         if states is None:
             return
         restore_rng_states(states)
-        if states["module"] is not None:
-            self._own_rng().bit_generator.state = states["module"]
+        self._generators.load_state(states)
 
     # ---- evaluation (Lightning's validation loop) ---------------------------------------------
 

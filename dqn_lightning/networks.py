@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from dqn_lightning.errors import ConfigError
+from dqn_lightning.noisy import NoisyLinear
 
 NetworkName = Literal["auto", "mlp", "nature-cnn", "minatar-cnn"]
 NETWORKS: tuple[str, ...] = ("auto", "mlp", "nature-cnn", "minatar-cnn")
@@ -27,6 +28,9 @@ class QNetwork(nn.Module):
         hidden_sizes: widths of the hidden layers; the tutorial and our default use two.
         dueling: split the head into a state value and per-action advantages (Wang et al. 2016),
             combined as `V + A - mean(A)` so that V and A are identifiable.
+        atoms: values per action (a distributional value head's atoms or quantiles); above 1 the
+            output is `(batch, n_actions, atoms)`, and dueling combines per atom.
+        noisy: noisy linear layers (`noisy.NoisyLinear`) instead of `nn.Linear`.
 
     Example:
         >>> q = QNetwork(obs_dim=4, n_actions=2, hidden_sizes=(64, 64))
@@ -35,55 +39,72 @@ class QNetwork(nn.Module):
     """
 
     def __init__(
-        self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int] = (128, 128), dueling: bool = False
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden_sizes: Sequence[int] = (128, 128),
+        dueling: bool = False,
+        atoms: int = 1,
+        noisy: bool = False,
     ) -> None:
         super().__init__()
         if obs_dim < 1 or n_actions < 1:
             raise ValueError(f"QNetwork needs obs_dim >= 1 and n_actions >= 1, got {obs_dim} and {n_actions}")
         if any(h < 1 for h in hidden_sizes):
             raise ValueError(f"hidden sizes must be positive, got {tuple(hidden_sizes)}")
+        linear = NoisyLinear if noisy else nn.Linear
         layers: list[nn.Module] = []
         width = obs_dim
         for hidden in hidden_sizes:
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            layers += [linear(width, hidden), nn.ReLU()]
             width = hidden
         if dueling:
             # value and advantage streams on the shared trunk: Q = V + A - mean(A)
             self.layers = nn.Sequential(*layers)
-            self.value = nn.Linear(width, 1)
-            self.advantage = nn.Linear(width, n_actions)
+            self.value = linear(width, atoms)
+            self.advantage = linear(width, n_actions * atoms)
         else:
-            layers.append(nn.Linear(width, n_actions))
+            layers.append(linear(width, n_actions * atoms))
             self.layers = nn.Sequential(*layers)
-        self.dueling = dueling
+        self.dueling, self.atoms, self.noisy = dueling, atoms, noisy
         self.obs_dim = obs_dim
         self.n_actions = n_actions
         # forward calls the layers as functions: for widths this small, nn.Module's per-call
         # machinery costs about as much as the matmuls (submodule hooks are therefore not run)
-        self._linears: list[nn.Linear] = [m for m in self.layers if isinstance(m, nn.Linear)]
+        self._linears: list[Any] = [m for m in self.layers if isinstance(m, nn.Linear | NoisyLinear)]
         self._views: list[np.ndarray] = []  # NumPy views of the weights (see greedy_numpy)
         self._views_of: tuple[int, ...] = ()
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype: float32, or what a --precision like 64-true made it."""
+        first = self._linears[0]
+        return first.weight_mu.dtype if self.noisy else first.weight.dtype
+
     def forward(self, obs: Tensor) -> Tensor:
-        """Q-values `(batch, n_actions)` for observations `(batch, obs_dim)`, cast to the weights' dtype."""
-        dtype = self._linears[0].weight.dtype  # float32, or what a --precision like 64-true made it
+        """Q-values `(batch, n_actions)` (or `(batch, n_actions, atoms)`) for observations `(batch, obs_dim)`."""
+        dtype = self.dtype
         x = obs if obs.dim() == 2 and obs.dtype == dtype else obs.flatten(1).to(dtype)
         hidden = self._linears if self.dueling else self._linears[:-1]
         for layer in hidden:
             x = torch.relu(F.linear(x, layer.weight, layer.bias))
         if not self.dueling:
             out = self._linears[-1]
-            return F.linear(x, out.weight, out.bias)
-        advantage = self.advantage(x)
-        return self.value(x) + advantage - advantage.mean(dim=1, keepdim=True)
+            q = F.linear(x, out.weight, out.bias)
+            return q if self.atoms == 1 else q.view(-1, self.n_actions, self.atoms)
+        advantage = self.advantage(x).view(-1, self.n_actions, self.atoms)
+        q = self.value(x).view(-1, 1, self.atoms) + advantage - advantage.mean(dim=1, keepdim=True)
+        return q.squeeze(2) if self.atoms == 1 else q
 
     def greedy_numpy(self, obs: np.ndarray) -> np.ndarray | None:
         """`argmax_a Q(obs, a)` `(n,)` int64 computed by NumPy on the weights' own memory.
 
         Acting runs once per env step on a handful of observations, where torch's per-op
         dispatch costs several times the arithmetic; NumPy's calls are cheaper. None when the
-        weights are not float32 on the CPU (then use `forward`).
+        weights are not float32 on the CPU, or are noisy or distributional (then use `forward`).
         """
+        if self.noisy or self.atoms > 1:
+            return None
         params = [p for layer in self._linears for p in (layer.weight, layer.bias)]
         if self.dueling:  # V and mean(A) are the same for every action: argmax Q = argmax A
             params += [self.advantage.weight, self.advantage.bias]
@@ -121,7 +142,13 @@ class NatureCNN(nn.Module):
     """
 
     def __init__(
-        self, obs_shape: Sequence[int], n_actions: int, hidden_sizes: Sequence[int] = (512,), dueling: bool = False
+        self,
+        obs_shape: Sequence[int],
+        n_actions: int,
+        hidden_sizes: Sequence[int] = (512,),
+        dueling: bool = False,
+        atoms: int = 1,
+        noisy: bool = False,
     ) -> None:
         super().__init__()
         if len(obs_shape) != 3:
@@ -140,12 +167,12 @@ class NatureCNN(nn.Module):
         )
         with torch.no_grad():  # the flattened size, from the frame size
             features = self.convs(torch.zeros(1, channels, height, width)).shape[1]
-        self.head = QNetwork(features, n_actions, hidden_sizes, dueling=dueling)
+        self.head = QNetwork(features, n_actions, hidden_sizes, dueling=dueling, atoms=atoms, noisy=noisy)
         self.n_actions = n_actions
 
     def forward(self, obs: Tensor) -> Tensor:
         """Q-values `(batch, n_actions)` for frames `(batch, C, H, W)`: uint8 pixels in 0..255, or floats."""
-        return self.head(self.convs(_pixels(obs, self.head._linears[0].weight.dtype)))
+        return self.head(self.convs(_pixels(obs, self.head.dtype)))
 
 
 class MinAtarCNN(nn.Module):
@@ -162,7 +189,13 @@ class MinAtarCNN(nn.Module):
     """
 
     def __init__(
-        self, obs_shape: Sequence[int], n_actions: int, hidden_sizes: Sequence[int] = (128,), dueling: bool = False
+        self,
+        obs_shape: Sequence[int],
+        n_actions: int,
+        hidden_sizes: Sequence[int] = (128,),
+        dueling: bool = False,
+        atoms: int = 1,
+        noisy: bool = False,
     ) -> None:
         super().__init__()
         if len(obs_shape) != 3:
@@ -171,7 +204,7 @@ class MinAtarCNN(nn.Module):
         if height < 3 or width < 3:
             raise ValueError(f"MinAtarCNN's 3x3 convolution needs frames of at least 3x3, got {height}x{width}")
         self.conv = nn.Conv2d(channels, 16, kernel_size=3, stride=1)
-        self.head = QNetwork(16 * (height - 2) * (width - 2), n_actions, hidden_sizes, dueling=dueling)
+        self.head = QNetwork(16 * (height - 2) * (width - 2), n_actions, hidden_sizes, dueling, atoms, noisy)
         self.n_actions = n_actions
 
     def forward(self, obs: Tensor) -> Tensor:
@@ -190,13 +223,17 @@ def build_q_network(
     hidden_sizes: Sequence[int],
     dueling: bool = False,
     network: NetworkName = "auto",
+    atoms: int = 1,
+    noisy: bool = False,
 ) -> QNetwork | NatureCNN | MinAtarCNN:
     """The Q-network for an observation shape, or the one `network` names.
 
     `auto`: frames `(C, H, W)` of at least 36x36 (Atari) get the Nature CNN, smaller frames
     (MinAtar) the MinAtar CNN, anything else an MLP on the flattened observation. A network that
-    cannot take the observation raises a one-line `ConfigError`.
+    cannot take the observation raises a one-line `ConfigError`. `atoms` and `noisy` go to the
+    fully connected layers (see `QNetwork`).
     """
+    head: dict[str, Any] = {"dueling": dueling, "atoms": atoms, "noisy": noisy}
     obs_shape = tuple(int(d) for d in obs_shape)
     image = len(obs_shape) == 3
     if network == "auto" and not image:
@@ -204,7 +241,7 @@ def build_q_network(
     elif network == "auto":
         network = "nature-cnn" if min(obs_shape[1:]) >= NATURE_MIN_FRAME else "minatar-cnn"
     if network == "mlp":
-        return QNetwork(math.prod(obs_shape), n_actions, hidden_sizes, dueling=dueling)
+        return QNetwork(math.prod(obs_shape), n_actions, hidden_sizes, **head)
     if network not in NETWORKS:
         raise ConfigError(f"unknown network {network!r}; choose one of {', '.join(NETWORKS)}")
     if not image:
@@ -218,7 +255,7 @@ def build_q_network(
                 f"--network nature-cnn needs frames of at least {NATURE_MIN_FRAME}x{NATURE_MIN_FRAME}, but these are "
                 f"{obs_shape[1]}x{obs_shape[2]}: use --network minatar-cnn (or auto) for small frames"
             )
-        return NatureCNN(obs_shape, n_actions, hidden_sizes, dueling=dueling)
+        return NatureCNN(obs_shape, n_actions, hidden_sizes, **head)
     if min(obs_shape[1:]) < 3:
         raise ConfigError(f"--network minatar-cnn needs frames of at least 3x3, got {obs_shape[1]}x{obs_shape[2]}")
-    return MinAtarCNN(obs_shape, n_actions, hidden_sizes, dueling=dueling)
+    return MinAtarCNN(obs_shape, n_actions, hidden_sizes, **head)

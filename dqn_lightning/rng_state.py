@@ -27,3 +27,38 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     key = np.asarray(numpy_state["state"]["key"], dtype=np.uint32)
     np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
     random.setstate((states["python"][0], tuple(states["python"][1]), states["python"][2]))
+
+
+class OwnGenerators:
+    """A module's own random streams, seeded from torch's seed (so `seed_everything` fixes them) on
+    first use: NumPy's for exploration draws, a torch CPU generator for noisy layers. Kept apart from
+    the global generators, which other code also draws from; their states go into checkpoints."""
+
+    def __init__(self) -> None:
+        self._numpy: np.random.Generator | None = None
+        self._noise: torch.Generator | None = None
+
+    @property
+    def numpy(self) -> np.random.Generator:
+        if self._numpy is None:
+            self._numpy = np.random.default_rng(torch.initial_seed())
+        return self._numpy
+
+    @property
+    def noise(self) -> torch.Generator:
+        if self._noise is None:
+            self._noise = torch.Generator().manual_seed(torch.initial_seed() + 1)
+        return self._noise
+
+    def state(self) -> dict[str, Any]:
+        """The streams' states for a checkpoint (None for a stream not used yet)."""
+        return {
+            "module": self._numpy.bit_generator.state if self._numpy is not None else None,
+            "noise": self._noise.get_state() if self._noise is not None else None,
+        }
+
+    def load_state(self, states: dict[str, Any]) -> None:
+        if states.get("module") is not None:
+            self.numpy.bit_generator.state = states["module"]
+        if states.get("noise") is not None:
+            self.noise.set_state(states["noise"])

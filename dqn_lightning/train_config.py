@@ -84,6 +84,21 @@ class TrainConfig:
     """n-step returns: rewards summed per target before bootstrapping with gamma^n (1: plain DQN)."""
     prioritized: bool = False
     """Prioritized experience replay (proportional, sum tree)."""
+    rainbow: bool = False
+    """Rainbow (Hessel et al. 2018): turns on --double --dueling --n-step 3 --prioritized (--per-alpha 0.5)
+    --distributional c51 --noisy; any of them given as well still wins."""
+    distributional: Literal["none", "c51", "qr"] = "none"
+    """Distributional value head: c51 (categorical, cross-entropy) or qr (quantiles, quantile Huber loss)."""
+    atoms: int | None = None
+    """C51's atoms (needs --distributional c51; null: 51)."""
+    v_min: float | None = None
+    """C51's lowest return on its support (needs --distributional c51; null: -10)."""
+    v_max: float | None = None
+    """C51's highest return on its support (needs --distributional c51; null: 10)."""
+    quantiles: int | None = None
+    """QR-DQN's quantiles (needs --distributional qr; null: 200)."""
+    noisy: bool = False
+    """Noisy nets (factorised Gaussian, sigma0 0.5) explore instead of epsilon, which is 0 unless you set it."""
     per_alpha: float | None = None
     """Prioritization exponent (needs --prioritized; null: 0.6)."""
     per_beta_start: float | None = None
@@ -152,6 +167,7 @@ class TrainConfig:
                 f"--n-step {self.n_step} with --gamma 0 adds nothing (every reward after the first is weighted 0): "
                 "use --n-step 1 or a gamma above 0"
             )
+        self._check_value_head()
         rmsprop_set = [name for name in ("rmsprop_alpha", "rmsprop_centered") if getattr(self, name) is not None]
         if rmsprop_set and self.optimizer != "rmsprop":
             raise ConfigError(f"--{flag(rmsprop_set[0])} only applies to RMSprop: add --optimizer rmsprop")
@@ -186,6 +202,34 @@ class TrainConfig:
                 f"--learning-starts {self.learning_starts} uses the whole --total-timesteps {self.total_timesteps}: "
                 "nothing would be learned; lower it or raise the budget"
             )
+
+    def _check_value_head(self) -> None:
+        needs = {"atoms": "c51", "v_min": "c51", "v_max": "c51", "quantiles": "qr"}
+        for name, head in needs.items():
+            if getattr(self, name) is not None and self.distributional != head:
+                raise ConfigError(
+                    f"--{flag(name)} only applies to --distributional {head}: add it or drop --{flag(name)}"
+                )
+        if self.atoms is not None and self.atoms < 2:
+            raise ConfigError(f"--atoms {self.atoms}: C51 needs at least 2 atoms (51 in the paper)")
+        v_min, v_max = self.v_min if self.v_min is not None else -10.0, self.v_max if self.v_max is not None else 10.0
+        if not (math.isfinite(v_min) and math.isfinite(v_max) and v_min < v_max):
+            raise ConfigError(
+                f"--v-min {v_min} must be below --v-max {v_max} (both finite): the support is [v_min, v_max]"
+            )
+        if self.quantiles is not None and self.quantiles < 1:
+            raise ConfigError(f"--quantiles {self.quantiles}: QR-DQN needs at least 1 quantile (200 in the paper)")
+        if self.q_network is not None and (self.distributional != "none" or self.noisy):
+            raise ConfigError("--distributional and --noisy shape our own networks: drop them with --q-network")
+
+    def value_head(self) -> dict[str, Any] | None:
+        """The DQN's `value_head` spec for these settings (None: the expected-value head)."""
+        if self.distributional == "c51":
+            return {"kind": "c51", "atoms": self.atoms or 51, "v_min": self.v_min if self.v_min is not None else -10.0,
+                    "v_max": self.v_max if self.v_max is not None else 10.0}  # fmt: skip
+        if self.distributional == "qr":
+            return {"kind": "qr", "quantiles": self.quantiles or 200}
+        return None
 
     def optimizer_options(self) -> dict[str, float | bool]:
         """The optimizer's options beyond lr, by torch's names (unset ones are left out)."""

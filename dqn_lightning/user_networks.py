@@ -110,14 +110,17 @@ def choose_q_network(
     hidden_sizes: Sequence[int],
     dueling: bool,
     network: str,
+    atoms: int = 1,
+    noisy: bool = False,
 ) -> tuple[nn.Module, NetworkSpec | None]:
     """The online Q-network: the user's (with its spec, for the checkpoint) or ours by `network`."""
     if q_network is None:
-        return build_q_network(obs_shape, n_actions, hidden_sizes, dueling=dueling, network=network), None  # type: ignore[arg-type]
-    if dueling or network != "auto":
+        built = build_q_network(obs_shape, n_actions, hidden_sizes, dueling, network, atoms, noisy)  # type: ignore[arg-type]
+        return built, None
+    if dueling or network != "auto" or noisy or atoms > 1:
         raise ConfigError(
-            "dueling and network choose among our own Q-networks: leave them unset with q_network "
-            "(build a dueling head into your module instead)"
+            "dueling, noisy, network and the distributional heads shape our own Q-networks: leave them unset "
+            "with q_network (build such a head into your module instead)"
         )
     spec = network_spec(q_network)
     if isinstance(q_network, nn.Module):

@@ -88,6 +88,8 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         network=config.network,
         optimizer=config.optimizer,
         optimizer_options=config.optimizer_options(),
+        value_head=config.value_head(),
+        noisy=config.noisy,
         q_network=None
         if config.q_network is None
         else {"class_path": config.q_network, "init_args": config.q_network_args or {}},

@@ -19,7 +19,7 @@ def run(tmp_path: Path, seed: int) -> tuple[list[float], list[float]]:
         losses.append(loss.item())
         return loss
 
-    model.loss_fn = recording_mse
+    model.value_head.loss_fn = recording_mse
     buffer = ReplayBuffer(5_000, (4,), seed=seed)
     loop = EnvLoop("CartPole-v1", buffer, total_timesteps=1_500, learning_starts=200, seed=seed,
                    exploration_fraction=0.5)  # fmt: skip

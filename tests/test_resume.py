@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -34,11 +35,14 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
-def test_killed_run_resumes_exactly(tmp_path: Path) -> None:
-    a = subprocess.run([*FLAGS, "--logdir", "a"], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+@pytest.mark.parametrize("extra", [[], ["--rainbow"]], ids=["dqn", "rainbow"])
+def test_killed_run_resumes_exactly(tmp_path: Path, extra: list[str]) -> None:
+    """Rainbow adds noisy layers (their noise and torch's generator), C51 and prioritized replay."""
+    flags = [*FLAGS, *extra]
+    a = subprocess.run([*flags, "--logdir", "a"], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
     assert a.returncode == 0, a.stderr[-2000:]
 
-    b = subprocess.Popen([*FLAGS, "--logdir", "b"], cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL,
+    b = subprocess.Popen([*flags, "--logdir", "b"], cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)  # fmt: skip
     checkpoint = tmp_path / "b" / "CartPole-v1" / "version_0" / "checkpoints" / f"periodic-envstep{K}.ckpt"
     deadline = time.monotonic() + 240
@@ -48,7 +52,7 @@ def test_killed_run_resumes_exactly(tmp_path: Path) -> None:
     assert b.wait() == -signal.SIGKILL, "run B ended before it could be killed: raise N"
     assert checkpoint.with_name(f"replay-envstep{K}.npz").exists()  # the buffer was saved with it
 
-    resumed = subprocess.run([*FLAGS, "--logdir", "b", "--resume", str(checkpoint)], cwd=tmp_path, env=ENV,
+    resumed = subprocess.run([*flags, "--logdir", "b", "--resume", str(checkpoint)], cwd=tmp_path, env=ENV,
                              capture_output=True, text=True, timeout=300)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-2000:]
 

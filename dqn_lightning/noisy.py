@@ -1,0 +1,78 @@
+"""Noisy linear layers (Fortunato et al. 2018, factorised Gaussian noise) for exploration by the weights.
+
+In training mode a layer's weights are `mu + sigma * epsilon`, with epsilon redrawn by
+`resample_noise`; in evaluation mode they are `mu` alone, so greedy evaluation is deterministic.
+The noise comes from a generator the caller owns (`DQN` keeps one and saves its state in the
+checkpoint, beside the noise buffers), not torch's global one: other code draws from that (a
+DataLoader draws a seed when it starts iterating), which would shift the noise on resume.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+class NoisyLinear(nn.Module):
+    """`nn.Linear` with learned, factorised Gaussian noise on its weights and bias.
+
+    Args:
+        in_features, out_features: as in `nn.Linear`.
+        sigma0: initial noise scale; each sigma starts at `sigma0 / sqrt(in_features)` (0.5 in the paper).
+    """
+
+    def __init__(self, in_features: int, out_features: int, sigma0: float = 0.5) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight_mu = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))
+        self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+        self.weight_sigma = nn.Parameter(torch.full((out_features, in_features), sigma0 * bound))
+        self.bias_sigma = nn.Parameter(torch.full((out_features,), sigma0 * bound))
+        # factorised noise: one draw per input and per output, (out, in) weight noise as their outer product
+        self.eps_in: Tensor
+        self.eps_out: Tensor
+        self.register_buffer("eps_in", torch.zeros(in_features))
+        self.register_buffer("eps_out", torch.zeros(out_features))
+        self.resample()
+
+    @torch.no_grad()
+    def resample(self, generator: torch.Generator | None = None) -> None:
+        """Draws fresh noise: `f(x) = sign(x) sqrt(|x|)` of standard normals, as in the paper.
+
+        `generator` is a CPU generator (None: torch's global one); the draws are copied to the
+        layer's device, so the same stream serves CPU and GPU runs.
+        """
+        for eps in (self.eps_in, self.eps_out):
+            x = torch.randn(tuple(eps.shape), generator=generator)
+            eps.copy_(x.sign() * x.abs().sqrt())
+
+    @property
+    def weight(self) -> Tensor:
+        """The weights in use: noisy in training mode, the mean in evaluation mode."""
+        if not self.training:
+            return self.weight_mu
+        return self.weight_mu + self.weight_sigma * torch.outer(self.eps_out, self.eps_in)
+
+    @property
+    def bias(self) -> Tensor:
+        return self.bias_mu + self.bias_sigma * self.eps_out if self.training else self.bias_mu
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+def resample_noise(module: nn.Module, generator: torch.Generator | None = None) -> None:
+    """Redraws the noise of every noisy layer in `module` (nothing for a network without any)."""
+    for layer in module.modules():
+        if isinstance(layer, NoisyLinear):
+            layer.resample(generator)
+
+
+def has_noise(module: nn.Module) -> bool:
+    return any(isinstance(layer, NoisyLinear) for layer in module.modules())
