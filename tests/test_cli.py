@@ -104,7 +104,7 @@ def readme_commands() -> list[list[str]]:
 def readme_user_network() -> str:
     """The README's example Q-network module (my_nets.py), as a user would save it."""
     text = (ROOT / "README.md").read_text()
-    match = re.search(r"```python\n(from torch import nn\n\nclass LayerNormQ.*?)\nmodel = ", text, re.S)
+    match = re.search(r"```python\n(from torch import nn\n+class LayerNormQ.*?)\n+model = ", text, re.S)
     assert match, "README: the LayerNormQ example of 'Your own Q-network'"
     return match.group(1)
 
