@@ -44,14 +44,18 @@ def import_class(path: str) -> type:
     module_name, _, name = path.replace(":", ".").rpartition(".")
     if not module_name:
         raise ConfigError(f"q_network {path!r} is not an import path: write it as module.ClassName")
-    if os.getcwd() not in sys.path:  # `python scripts/train.py` puts scripts/ on the path, not the cwd
-        sys.path.append(os.getcwd())
+    # `python scripts/train.py` puts scripts/ on the path, not the working directory: search it first,
+    # for this import only
+    sys.path.insert(0, os.getcwd())
+    importlib.invalidate_caches()
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise ConfigError(
             f"cannot import {module_name} for q_network {path}: {err}; install it or put it on PYTHONPATH"
         ) from None
+    finally:
+        sys.path.remove(os.getcwd())
     cls = getattr(module, name, None)
     if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
         raise ConfigError(f"q_network {path}: {module_name} has no nn.Module class {name}")

@@ -130,6 +130,7 @@ def test_readme_command_parses_and_cheap_ones_run(
     (tmp_path / "my_run.yaml").write_text("lr: 0.001\n")
     (tmp_path / "best.yaml").write_text("preset: none\nenv: Acrobot-v1\nlr: 0.001\n")  # as tune.py writes it
     (tmp_path / "my_nets.py").write_text(readme_user_network())
+    monkeypatch.delitem(sys.modules, "my_nets", raising=False)  # this test's own, not another's
     script, flags = Path(argv[0]).stem, argv[1:]
     if script != "train":
         check_other_script(script, flags, monkeypatch)

@@ -35,7 +35,7 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
-@pytest.mark.parametrize("extra", [[], ["--rainbow"]], ids=["dqn", "rainbow"])
+@pytest.mark.parametrize("extra", [[], ["--rainbow", "--total-timesteps", "2000"]], ids=["dqn", "rainbow"])
 def test_killed_run_resumes_exactly(tmp_path: Path, extra: list[str]) -> None:
     """Rainbow adds noisy layers (their noise and torch's generator), C51 and prioritized replay."""
     flags = [*FLAGS, *extra]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import textwrap
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class TinyQ(nn.Module):
 def user_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "my_nets.py").write_text(USER_MODULE)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "my_nets", raising=False)  # another test's my_nets may be imported
     return tmp_path
 
 
