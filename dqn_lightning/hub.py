@@ -199,8 +199,8 @@ Greedy return over {results["episodes"]} fresh episodes
 ```python
 from dqn_lightning.hub import load_from_hub
 
-model = load_from_hub("{repo_id}")         # a dqn_lightning.DQN
-actions = model.act(observations)          # (n, *obs_shape) -> (n,) greedy actions
+model = load_from_hub("{repo_id}")  # a dqn_lightning.DQN
+actions = model.act(observations)  # (n, *obs_shape) -> (n,) greedy actions
 ```
 
 `model.safetensors` holds the online Q-network's weights and `dqn_hparams.json` the
