@@ -33,3 +33,14 @@ def quiet_trainer(tmp_path: Path, callbacks: list[pl.Callback], **kwargs: object
     )
     options.update(kwargs)
     return pl.Trainer(callbacks=callbacks, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def tiny_cartpole_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """last.ckpt of a 2,000-step CartPole run through train.py, shared by the export and hub tests."""
+    import train
+
+    logdir = tmp_path_factory.mktemp("tiny-cartpole")
+    flags = ["--total-timesteps", "2000", "--learning-starts", "500", "--eval-episodes", "2", "--quiet"]
+    assert train.main([*flags, "--logdir", str(logdir)]) == 0
+    return logdir / "CartPole-v1/version_0/checkpoints/last.ckpt"

@@ -19,14 +19,9 @@ pytest.importorskip("onnxruntime", reason="the export extra: pip install -e '.[e
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def cartpole_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import train
-
-    logdir = tmp_path_factory.mktemp("export")
-    flags = ["--total-timesteps", "2000", "--learning-starts", "500", "--eval-episodes", "2", "--quiet"]
-    assert train.main([*flags, "--logdir", str(logdir)]) == 0
-    return logdir / "CartPole-v1/version_0/checkpoints/last.ckpt"
+@pytest.fixture
+def cartpole_checkpoint(tiny_cartpole_checkpoint: Path) -> Path:
+    return tiny_cartpole_checkpoint
 
 
 @pytest.mark.parametrize(("fmt", "suffix"), [("onnx", ".onnx"), ("torchscript", ".pt")])

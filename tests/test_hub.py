@@ -18,14 +18,9 @@ from dqn_lightning.hub import load_from_hub
 pytest.importorskip("huggingface_hub", reason="the hub extra: pip install -e '.[hub]'")
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import train
-
-    logdir = tmp_path_factory.mktemp("hub")
-    flags = ["--total-timesteps", "2000", "--learning-starts", "500", "--eval-episodes", "2", "--quiet"]
-    assert train.main([*flags, "--logdir", str(logdir)]) == 0
-    return logdir / "CartPole-v1/version_0/checkpoints/last.ckpt"
+@pytest.fixture
+def checkpoint(tiny_cartpole_checkpoint: Path) -> Path:
+    return tiny_cartpole_checkpoint
 
 
 def test_model_folder_holds_weights_card_score_and_video(checkpoint: Path, tmp_path: Path) -> None:
