@@ -6,6 +6,7 @@ import csv
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,9 @@ def test_mlflow_and_wandb_log_the_run_and_resume_continues_the_same_runs(
     assert len(wandb_runs) == 1 and list(wandb_runs[0].glob("*.wandb"))
     assert list(folder.glob("events.out.tfevents*"))
 
-    # resume with a larger budget: the same MLflow run and W&B id go on
+    # resume with a larger budget: the same MLflow run and W&B id go on. W&B names an offline
+    # run's folder by the second it started, so a resume within the same second would share it
+    time.sleep(1.1)
     last = folder / "checkpoints" / "last.ckpt"
     assert train.main(["--resume", str(last), "--total-timesteps", "1500", "--quiet"]) == 0
     assert json.loads((folder / "trackers.json").read_text()) == ids
