@@ -3,20 +3,22 @@
     python scripts/minatar_table.py --recipes ours paper --seeds 0 1 2 --out lightning_logs/minatar
     python scripts/minatar_table.py --report          # table and curves from the saved results only
 
-Recipes: `ours` trains each game's preset (`minatar-breakout`, ...), `paper` the MinAtar paper's
-DQN recipe (`minatar-paper`) on the same env. Per run it records the mean of the last 100
-training episodes (the paper's measure), the best checkpoint's greedy return on 100 fresh
-episodes, the training seconds, and the 100-episode moving average of training returns every
-10,000 env steps. Each finished run is written to `--results` at once, so a long table can be
-built over several sessions: runs already there are skipped, and a run cut off before its end
-continues from its last checkpoint (`--resume`). Extra flags after `--` go to train.py (e.g.
-`-- --total-timesteps 20000` for a quick look). Runs one after another.
+Recipes: `ours` trains each game's preset (`minatar-breakout`, ...), `paper` the MinAtar
+paper's DQN recipe (`minatar-paper`) on the same env, `rainbow` the `minatar-rainbow` recipe.
+Per run it records the mean of the last 100 training episodes (the paper's measure), the best
+checkpoint's greedy return on 100 fresh episodes, the training seconds, the 100-episode moving
+average of training returns every 10,000 env steps, and the CPU it ran on. Each finished run is
+written to `--results` at once, so a long table can be built over several sessions: runs
+already there are skipped, and a run cut off before its end continues from its last checkpoint
+(`--resume`). Extra flags after `--` go to train.py (e.g. `-- --total-timesteps 20000` for a
+quick look). Runs one after another.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,11 +50,21 @@ PAPER_DQN = {
     "space-invaders": (33.0, 43.0),
 }
 CURVE_EVERY = 10_000  # env steps between points of the stored learning curve
+RECIPES = {"ours": "tab:blue", "paper": "tab:orange", "rainbow": "tab:green"}  # name: curve colour
 
 
 def train_flags(recipe: str, game: str) -> list[str]:
     env = f"MinAtar/{GAMES[game]}-v0"
-    return ["--preset", f"minatar-{game}"] if recipe == "ours" else ["--preset", "minatar-paper", "--env", env]
+    return ["--preset", f"minatar-{game}"] if recipe == "ours" else ["--preset", f"minatar-{recipe}", "--env", env]
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one): run times depend on it."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or "unknown"
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
 
 
 def training_curve(run_dir: Path, window: int = 100) -> list[list[float]]:
@@ -87,6 +99,7 @@ def run_one(recipe: str, game: str, seed: int, out: Path, extra: list[str], epis
         "sps": summary["sps"],
         "curve": training_curve(Path(summary["log_dir"])),
         "torch": torch.__version__,
+        "cpu": cpu_name(),
     }
 
 
@@ -98,7 +111,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for game in GAMES:
-        for recipe in ("ours", "paper"):
+        for recipe in RECIPES:
             runs = [r for r in rows if r["game"] == game and r["recipe"] == recipe]
             if not runs:
                 continue
@@ -109,7 +122,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             lines.append(
                 f"| {game} | {recipe} | {len(runs)} | **{np.mean(last):.1f}** ({', '.join(f'{v:.1f}' for v in last)}) "
                 f"| {np.mean(greedy):.1f} ({', '.join(f'{v:.1f}' for v in greedy)}) | {paper[0]:g} / {paper[1]:g} "
-                f"| {np.mean(minutes):.0f} |"
+                f"| {', '.join(f'{m:.0f}' for m in minutes)} |"
             )
     return "\n".join(lines)
 
@@ -123,7 +136,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(GAMES), figsize=(4 * len(GAMES), 3.4))
     for ax, game in zip(axes, GAMES, strict=True):
-        for recipe, colour in (("ours", "tab:blue"), ("paper", "tab:orange")):
+        for recipe, colour in RECIPES.items():
             curves = [np.array(r["curve"]) for r in rows if r["game"] == game and r["recipe"] == recipe and r["curve"]]
             if not curves:
                 continue
@@ -154,7 +167,7 @@ def report(rows: list[dict[str, Any]], results: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipes", nargs="+", choices=["ours", "paper"], default=["ours", "paper"])
+    parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=["ours", "paper"])
     parser.add_argument("--games", nargs="+", choices=list(GAMES), default=list(GAMES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=Path("lightning_logs/minatar"), help="run directories")

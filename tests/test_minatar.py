@@ -142,3 +142,20 @@ def test_bad_minatar_input_is_one_line_and_exit_2(tmp_path: Path, flags: list[st
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr[-1000:]
+
+
+def test_table_script_runs_a_recipe_records_the_row_and_tabulates_it(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    script = str(ROOT / "scripts" / "minatar_table.py")
+    command = [sys.executable, script, "--recipes", "rainbow", "--games", "breakout", "--seeds", "3",
+               "--out", str(tmp_path / "runs"), "--results", str(results), "--reeval-episodes", "2", "--",
+               "--total-timesteps", "600", "--learning-starts", "200", "--eval-episodes", "1", "--quiet"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (row,) = json.loads(results.read_text())
+    assert (row["recipe"], row["game"], row["seed"], row["env_steps"]) == ("rainbow", "breakout", 3, 600)
+    assert row["cpu"] and row["best_greedy_mean"] is not None
+    hparams = next((tmp_path / "runs").rglob("hparams.yaml")).read_text()
+    assert "noisy: true" in hparams and "MinAtar/Breakout-v0" in hparams  # the minatar-rainbow recipe
+    table = (tmp_path / "results.md").read_text()
+    assert "| breakout | rainbow | 1 |" in table and (tmp_path / "minatar_curves.png").exists()
