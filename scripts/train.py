@@ -173,6 +173,10 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
     if trainer.is_global_zero:
         path = write_summary(summary, summary["log_dir"] or config.logdir)
         print(f"\nSummary ({path}):\n{format_summary(summary)}")
+    # Lightning leaves the DDP process group up; left to the interpreter's exit, gloo's threads now and
+    # then abort a finished run ("terminate called without an active exception", exit code 134)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     if interrupt.checkpoint is not None:
         raise TrainingInterrupted(
             f"stopped by {interrupt.signal_name} at env step {env_loop.env_steps}; saved {interrupt.checkpoint}: "

@@ -23,6 +23,7 @@ class RankReport(pl.Callback):
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.rank = 0
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         loop = trainer.callbacks[0]  # type: ignore[index]
@@ -35,10 +36,13 @@ class RankReport(pl.Callback):
             "gradient_step": pl_module.gradient_step,  # type: ignore[attr-defined]
         }
         torch.save(report, self.folder / f"rank-{trainer.global_rank}.pt")
+        self.rank = trainer.global_rank
 
 
 if __name__ == "__main__":
     out = Path(sys.argv[1])
-    summary = train.train(parse_config(sys.argv[2:]), callbacks=[RankReport(out)])
-    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-    (out / f"summary-rank{rank}.json").write_text(json.dumps(summary))
+    report = RankReport(out)
+    summary = train.train(parse_config(sys.argv[2:]), callbacks=[report])
+    # train() took the process group down (see there), so the rank comes from the callback
+    assert not torch.distributed.is_initialized()
+    (out / f"summary-rank{report.rank}.json").write_text(json.dumps(summary))
