@@ -163,20 +163,23 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
             save_run_config(config, loggers[0].log_dir)  # type: ignore[arg-type]  # a local logger's folder
         write_trackers(loggers, loggers[0].log_dir)  # type: ignore[arg-type]
     start = time.perf_counter()
-    trainer.fit(
-        model,
-        train_dataloaders=replay_dataloader(buffer, config.batch_size, config.gradient_steps),
-        ckpt_path=config.resume,
-    )
-    finish_trackers(loggers)
-    summary = run_summary(trainer, model, env_loop, checkpoint, time.perf_counter() - start)
+    try:
+        trainer.fit(
+            model,
+            train_dataloaders=replay_dataloader(buffer, config.batch_size, config.gradient_steps),
+            ckpt_path=config.resume,
+        )
+        finish_trackers(loggers)
+        summary = run_summary(trainer, model, env_loop, checkpoint, time.perf_counter() - start)
+    finally:
+        # Lightning leaves the DDP process group up, also after a fault; left to the interpreter's
+        # exit, gloo's threads now and then abort the process ("terminate called without an active
+        # exception", exit status 134 in place of the run's own)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     if trainer.is_global_zero:
         path = write_summary(summary, summary["log_dir"] or config.logdir)
         print(f"\nSummary ({path}):\n{format_summary(summary)}")
-    # Lightning leaves the DDP process group up; left to the interpreter's exit, gloo's threads now and
-    # then abort a finished run ("terminate called without an active exception", exit code 134)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
     if interrupt.checkpoint is not None:
         raise TrainingInterrupted(
             f"stopped by {interrupt.signal_name} at env step {env_loop.env_steps}; saved {interrupt.checkpoint}: "
