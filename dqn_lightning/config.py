@@ -52,14 +52,23 @@ def env_preset(env_id: str) -> str | None:
     return next((name for name in presets() if _preset_settings(name).get("env") == env_id), None)
 
 
-def _preset_settings(name: str) -> dict[str, Any]:
+def _preset_settings(name: str, chain: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A preset's settings over those of the preset its `based_on` names, if any.
+
+    A variant of a recipe (one game's env, updates in bursts) then states only what it changes,
+    and a fix to the recipe reaches every variant.
+    """
     if name not in presets():
         raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(presets())}")
-    return load_settings(PRESET_DIR / f"{name}.yaml", "preset")
+    if name in chain:
+        raise ConfigError(f"presets based on each other in a loop: {' -> '.join((*chain, name))}; break the loop")
+    settings = load_settings(PRESET_DIR / f"{name}.yaml", "preset", extra_keys=("based_on",))
+    parent = settings.pop("based_on", None)
+    return {**_preset_settings(str(parent), (*chain, name)), **settings} if parent is not None else settings
 
 
-def load_settings(path: Path, what: str) -> dict[str, Any]:
-    """Reads a YAML mapping of settings; unknown keys are an error, not silently ignored."""
+def load_settings(path: Path, what: str, extra_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Reads a YAML mapping of settings; unknown keys (beyond `extra_keys`) are an error, not silently ignored."""
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as err:
@@ -68,7 +77,7 @@ def load_settings(path: Path, what: str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{what} {path} must be a mapping of setting: value")
-    known = {field.name for field in dataclasses.fields(TrainConfig)}
+    known = {field.name for field in dataclasses.fields(TrainConfig)} | set(extra_keys)
     settings = {str(key).replace("-", "_"): value for key, value in data.items()}
     unknown = sorted(set(settings) - known)
     if unknown:

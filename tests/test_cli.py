@@ -15,6 +15,7 @@ import yaml
 from train import train
 
 from dqn_lightning import ConfigError
+from dqn_lightning import config as config_module
 from dqn_lightning.config import TrainConfig, build_parser, parse_config, parse_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +68,47 @@ def test_one_rate_flag_keeps_the_presets_updates_per_env_step() -> None:
     assert parse_config(["--gradient-steps", "4"]).train_freq == 8
     both = parse_config(["--train-freq", "1", "--gradient-steps", "3"])
     assert (both.train_freq, both.gradient_steps) == (1, 3)  # both given: both as typed
+
+
+def test_a_preset_based_on_another_states_only_what_it_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "recipe.yaml").write_text("lr: 0.001\nbatch_size: 32\ngamma: 0.9\n")
+    (tmp_path / "variant.yaml").write_text("based_on: recipe\nbatch_size: 64\n")
+    (tmp_path / "game.yaml").write_text("based_on: variant\nenv: Acrobot-v1\ngamma: 0.95\n")
+    monkeypatch.setattr(config_module, "PRESET_DIR", tmp_path)
+    # each layer over the one it names: lr from recipe, batch from variant, gamma and env from game
+    config = parse_config(["--preset", "game"])
+    assert (config.lr, config.batch_size, config.gamma, config.env) == (0.001, 64, 0.95, "Acrobot-v1")
+    assert parse_config(["--env", "Acrobot-v1"]).preset == "game"  # found by the env, as any preset
+    (tmp_path / "recipe.yaml").write_text("based_on: game\nlr: 0.001\n")
+    with pytest.raises(ConfigError, match="presets based on each other in a loop: game -> variant -> recipe -> game"):
+        parse_config(["--preset", "game"])
+    (tmp_path / "recipe.yaml").write_text("based_on: nosuch\n")
+    with pytest.raises(ConfigError, match="unknown preset 'nosuch'"):
+        parse_config(["--preset", "game"])
+    (tmp_path / "own.yaml").write_text("based_on: recipe\n")
+    with pytest.raises(ConfigError, match=r"config file .* unknown setting.*based_on"):
+        parse_config(["--config", str(tmp_path / "own.yaml")])  # presets only: a config file layers over one
+
+
+def test_minatar_game_presets_are_the_papers_recipe_in_bursts() -> None:
+    paper = dataclasses.asdict(parse_config(["--preset", "minatar-paper", "--env", "MinAtar/Breakout-v0"]))
+    for game, env in [("asterix", "Asterix"), ("freeway", "Freeway"), ("seaquest", "Seaquest"),
+                      ("space-invaders", "SpaceInvaders")]:  # fmt: skip
+        preset = dataclasses.asdict(parse_config(["--preset", f"minatar-{game}"]))
+        changed = {key: value for key, value in preset.items() if paper[key] != value}
+        assert changed == {
+            "preset": f"minatar-{game}",
+            "env": f"MinAtar/{env}-v0",
+            "train_freq": 4,
+            "gradient_steps": 4,
+        }
+    breakout = parse_config(["--preset", "minatar-breakout"])
+    assert (breakout.n_step, breakout.optimizer, breakout.rmsprop_alpha, breakout.rmsprop_centered) == (
+        3,
+        "adam",
+        None,
+        None,
+    )
 
 
 def test_help_documents_switches_lists_and_the_settings_rule() -> None:
