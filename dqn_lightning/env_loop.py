@@ -17,6 +17,7 @@ from typing_extensions import override
 from dqn_lightning.buffer import ReplayBuffer
 from dqn_lightning.checkpoints import checkpoint_dir, find_replay_file, prune_replay_files, resume_hint
 from dqn_lightning.envs import EnvFactory, make_vector_env
+from dqn_lightning.episodes import Episodes
 from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.rank_faults import agree_on_fault
 from dqn_lightning.schedules import linear_schedule
@@ -129,15 +130,8 @@ class EnvLoop(Callback):
         self.rank, self.world_size = 0, 1  # set from the Trainer in setup
         # counters: all saved by state_dict
         self.env_steps = 0
-        self.episodes = 0
         self.train_seconds = 0.0  # wall time in fit, evaluation excluded
-        self.recent_returns: deque[float] = deque(maxlen=100)
-        self.recent_lengths: deque[int] = deque(maxlen=100)
-        # the episode in progress in each env: enough to rebuild it on resume (see _replay_actions)
-        self.episode_index = np.zeros(num_envs, dtype=np.int64)  # episodes started per env, minus 1
-        self.episode_actions: list[list[int]] = [[] for _ in range(num_envs)]
-        self.episode_return = np.zeros(num_envs)
-        self.episode_length = np.zeros(num_envs, dtype=np.int64)
+        self.tracker = Episodes(num_envs)
         self._restored = False
         self._buffer_file: str | None = None  # replay file of the checkpoint we resumed from
         self._next_log = log_interval
@@ -152,6 +146,21 @@ class EnvLoop(Callback):
     def epsilon(self) -> float:
         """Exploration rate at the current env step."""
         return linear_schedule(self.eps_start, self.eps_end, self.exploration_steps, self.env_steps)
+
+    @property
+    def episodes(self) -> int:
+        """Episodes finished on this rank."""
+        return self.tracker.finished
+
+    @property
+    def recent_returns(self) -> deque[float]:
+        """Returns of this rank's last 100 finished episodes, oldest first."""
+        return self.tracker.recent_returns
+
+    @property
+    def recent_lengths(self) -> deque[int]:
+        """Lengths (env steps) of this rank's last 100 finished episodes, oldest first."""
+        return self.tracker.recent_lengths
 
     @property
     def done(self) -> bool:
@@ -207,7 +216,7 @@ class EnvLoop(Callback):
         if self._restored:
             self._load_buffer(trainer)
             self._obs = np.stack(self._env_call(trainer, "reset", self.env.call, "replay_episode", seeds,
-                                                self.episode_actions))  # fmt: skip
+                                                self.tracker.actions))  # fmt: skip
         n_actions = self.env.single_action_space.n
         try:
             while self.env_steps < self.learning_starts:
@@ -294,16 +303,10 @@ class EnvLoop(Callback):
     def _own_state(self) -> dict[str, Any]:
         return {
             "env_steps": self.env_steps,
-            "episodes": self.episodes,
             "train_seconds": self._elapsed(),
-            "recent_returns": list(self.recent_returns),
-            "recent_lengths": list(self.recent_lengths),
+            **self.tracker.state_dict(),
             "rng": self.rng.bit_generator.state,
             "seed": self.seed,
-            "episode_index": self.episode_index.tolist(),
-            "episode_actions": [list(a) for a in self.episode_actions],
-            "episode_return": self.episode_return.tolist(),
-            "episode_length": self.episode_length.tolist(),
             "next_log": self._next_log,
             "buffer": self.buffer.state_dict(),
             "buffer_file": self._buffer_name() if self._should_save_buffer() else None,
@@ -318,27 +321,13 @@ class EnvLoop(Callback):
     def _load_rank_state(self, state_dict: dict[str, Any] | None) -> None:
         if state_dict is None:  # more ranks than the checkpoint had: this rank starts afresh
             self._restored, self._buffer_file = True, None
-            self.episode_index[:], self.episode_length[:], self.episode_return[:] = 0, 0, 0.0
-            self.episode_actions = [[] for _ in range(self.num_envs)]
+            self.tracker.start_afresh()
             return
-        if len(state_dict.get("episode_index", [])) not in (0, self.num_envs):
-            raise ConfigError(
-                f"the checkpoint ran {len(state_dict['episode_index'])} envs, this run has num_envs={self.num_envs}"
-            )
+        self.tracker.load_state_dict(state_dict)  # first: it refuses a checkpoint of another num_envs
         self.env_steps = state_dict["env_steps"]
-        self.episodes = state_dict["episodes"]
         self.train_seconds = state_dict.get("train_seconds", 0.0)
-        self.recent_returns.clear()
-        self.recent_returns.extend(state_dict.get("recent_returns", []))
-        self.recent_lengths.clear()
-        self.recent_lengths.extend(state_dict.get("recent_lengths", []))
         self.rng.bit_generator.state = state_dict["rng"]
         self.seed = state_dict.get("seed", self.seed)
-        if "episode_index" in state_dict:
-            self.episode_index = np.asarray(state_dict["episode_index"], dtype=np.int64)
-            self.episode_actions = [list(a) for a in state_dict["episode_actions"]]
-            self.episode_return = np.asarray(state_dict["episode_return"], dtype=np.float64)
-            self.episode_length = np.asarray(state_dict["episode_length"], dtype=np.int64)
         self._next_log = state_dict.get("next_log", self.log_interval)
         if "buffer" in state_dict:
             self.buffer.load_state_dict(state_dict["buffer"])
@@ -386,9 +375,7 @@ class EnvLoop(Callback):
             raise ConfigError(str(err)) from None
 
     def _episode_seed(self, i: int) -> int:
-        """The reset seed of env `i`'s current episode: distinct per env and episode, reproducible."""
-        seed = self.seed + self.rank
-        return int(np.random.SeedSequence([seed, i, int(self.episode_index[i])]).generate_state(1)[0])
+        return self.tracker.seed(self.seed + self.rank, i)
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -399,10 +386,7 @@ class EnvLoop(Callback):
         # `terminated` cuts the bootstrap, so a time-limit cut still bootstraps from next_obs
         self.buffer.add(self._obs, actions, reward, next_obs, terminated, truncated)
         self.env_steps += self.num_envs * self.world_size
-        self.episode_return += reward
-        self.episode_length += 1
-        for i, action in enumerate(actions.tolist()):
-            self.episode_actions[i].append(action)
+        self.tracker.step(actions, reward)
         ended = terminated | truncated
         if ended.any():
             for i in np.flatnonzero(ended).tolist():
@@ -412,20 +396,11 @@ class EnvLoop(Callback):
         self._obs = next_obs
 
     def _end_episode(self, trainer: pl.Trainer, i: int) -> None:
-        self.episodes += 1
-        self.recent_returns.append(float(self.episode_return[i]))
-        self.recent_lengths.append(int(self.episode_length[i]))
+        episode_return, length = self.tracker.end(i)
         if self.world_size == 1:
-            self._log(
-                trainer,
-                {"rollout/episode_return": self.episode_return[i], "rollout/episode_length": self.episode_length[i]},
-            )
+            self._log(trainer, {"rollout/episode_return": episode_return, "rollout/episode_length": length})
         else:  # gathered over ranks at the next log point
-            self._unlogged += (self.episode_return[i], self.episode_length[i], 1)
-        self.episode_return[i] = 0.0
-        self.episode_length[i] = 0
-        self.episode_actions[i] = []
-        self.episode_index[i] += 1
+            self._unlogged += (episode_return, length, 1)
 
     def _log_progress(self, trainer: pl.Trainer) -> None:
         seconds = self._elapsed()
@@ -456,9 +431,8 @@ class EnvLoop(Callback):
         return int(trainer.strategy.reduce(mine, reduce_op="sum"))
 
     def mean_return(self, last: int = 100) -> float:
-        """Mean return of the last `last` finished episodes (NaN before the first)."""
-        recent = list(self.recent_returns)[-last:]
-        return float(np.mean(recent)) if recent else float("nan")
+        """Mean return of this rank's last `last` finished episodes (NaN before the first)."""
+        return self.tracker.mean_return(last)
 
     def _start_clock(self) -> None:
         self._clock = time.perf_counter()
