@@ -40,10 +40,12 @@ class SumTree:
         """
         node = self.leaves + np.asarray(index, dtype=np.int64).ravel()
         self.nodes[node] = np.asarray(priority, dtype=np.float64).ravel()
-        node = np.unique(node // 2)
+        # a parent named twice (siblings, or a repeated leaf) gets the same sum twice: cheaper than
+        # np.unique's sort on every level (32 leaves of a 100k tree: about 60-95 us against 140-150)
+        node = node // 2
         while node[0] >= 1:
             self.nodes[node] = self.nodes[2 * node] + self.nodes[2 * node + 1]
-            node = np.unique(node // 2)
+            node //= 2
 
     def find(self, mass: ArrayLike) -> np.ndarray:
         """For each `mass` in [0, total): the leaf where the running sum of priorities passes it.
