@@ -4,7 +4,9 @@
     python scripts/minatar_table.py --report          # table and curves from the saved results only
 
 Recipes: `ours` trains each game's preset (`minatar-breakout`, ...), `paper` the MinAtar
-paper's DQN recipe (`minatar-paper`) on the same env, `rainbow` the `minatar-rainbow` recipe.
+paper's DQN recipe (`minatar-paper`) on the same env, `paper-bursts` that recipe with its
+updates in bursts of 4 after 4 env steps (the same work, about 1.3x faster here), `rainbow`
+the `minatar-rainbow` recipe.
 Per run it records the mean of the last 100 training episodes (the paper's measure), the best
 checkpoint's greedy return on 100 fresh episodes, the training seconds, the 100-episode moving
 average of training returns every 10,000 env steps, and the CPU it ran on. Each finished run is
@@ -50,12 +52,17 @@ PAPER_DQN = {
     "space-invaders": (33.0, 43.0),
 }
 CURVE_EVERY = 10_000  # env steps between points of the stored learning curve
-RECIPES = {"ours": "tab:blue", "paper": "tab:orange", "rainbow": "tab:green"}  # name: curve colour
+# name: curve colour
+RECIPES = {"ours": "tab:blue", "paper-bursts": "tab:purple", "paper": "tab:orange", "rainbow": "tab:green"}
 
 
 def train_flags(recipe: str, game: str) -> list[str]:
     env = f"MinAtar/{GAMES[game]}-v0"
-    return ["--preset", f"minatar-{game}"] if recipe == "ours" else ["--preset", f"minatar-{recipe}", "--env", env]
+    if recipe == "ours":
+        return ["--preset", f"minatar-{game}"]
+    if recipe == "paper-bursts":  # the same updates per env step, 4 at a time
+        return ["--preset", "minatar-paper", "--env", env, "--train-freq", "4", "--gradient-steps", "4"]
+    return ["--preset", f"minatar-{recipe}", "--env", env]
 
 
 def cpu_name() -> str:
