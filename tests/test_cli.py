@@ -90,7 +90,7 @@ def test_a_preset_based_on_another_states_only_what_it_changes(tmp_path: Path, m
         parse_config(["--config", str(tmp_path / "own.yaml")])  # presets only: a config file layers over one
 
 
-def test_minatar_game_presets_are_the_papers_recipe_in_bursts() -> None:
+def test_minatar_game_presets_are_the_papers_recipe_in_bursts_ending_at_epsilon_001() -> None:
     paper = dataclasses.asdict(parse_config(["--preset", "minatar-paper", "--env", "MinAtar/Breakout-v0"]))
     for game, env in [("asterix", "Asterix"), ("freeway", "Freeway"), ("seaquest", "Seaquest"),
                       ("space-invaders", "SpaceInvaders")]:  # fmt: skip
@@ -101,6 +101,7 @@ def test_minatar_game_presets_are_the_papers_recipe_in_bursts() -> None:
             "env": f"MinAtar/{env}-v0",
             "train_freq": 4,
             "gradient_steps": 4,
+            "eps_end": 0.01,
         }
     breakout = parse_config(["--preset", "minatar-breakout"])
     assert (breakout.n_step, breakout.optimizer, breakout.rmsprop_alpha, breakout.rmsprop_centered) == (
