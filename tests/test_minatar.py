@@ -159,3 +159,15 @@ def test_table_script_runs_a_recipe_records_the_row_and_tabulates_it(tmp_path: P
     assert "noisy: true" in hparams and "MinAtar/Breakout-v0" in hparams  # the minatar-rainbow recipe
     table = (tmp_path / "results.md").read_text()
     assert "| breakout | rainbow | 1 |" in table and (tmp_path / "minatar_curves.png").exists()
+
+
+def test_paper_bursts_recipe_is_the_papers_with_four_updates_after_four_env_steps() -> None:
+    from minatar_table import train_flags  # scripts/ is on the path (conftest)
+
+    from dqn_lightning.config import parse_config
+
+    bursts = parse_config(train_flags("paper-bursts", "freeway"))
+    paper = parse_config(train_flags("paper", "freeway"))
+    assert (paper.train_freq, paper.gradient_steps) == (1, 1) and (bursts.train_freq, bursts.gradient_steps) == (4, 4)
+    assert bursts.env == paper.env == "MinAtar/Freeway-v0" and bursts.eps_end == paper.eps_end == 0.1
+    assert parse_config(train_flags("ours", "freeway")).eps_end == 0.01
