@@ -150,7 +150,9 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
             length = min(len(c) for c in curves)
             steps = curves[0][:length, 0]
             values = np.stack([c[:length, 1] for c in curves])
-            ax.plot(steps, values.mean(0), color=colour, label=f"{recipe} ({len(curves)} seeds)")
+            ax.plot(steps, values.mean(0), color=colour, label=recipe)
+            ax.text(0.98, 0.02 + 0.07 * list(RECIPES).index(recipe), f"{len(curves)}", color=colour,
+                    transform=ax.transAxes, ha="right", fontsize=8)  # fmt: skip  # seeds in the mean
             if len(curves) > 1:
                 ax.fill_between(steps, values.min(0), values.max(0), color=colour, alpha=0.2)
         for frames, style in zip((1e6, 5e6), (":", "--"), strict=True):
@@ -159,8 +161,12 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_xlabel("env steps")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("training return (100-episode mean)")
-    axes[0].legend(loc="upper left", fontsize=8, title="grey: paper DQN 1M (dotted), 5M (dashed)", title_fontsize=7)
-    fig.tight_layout()
+    found = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    labels = {recipe: found[recipe] for recipe in RECIPES if recipe in found}
+    fig.legend(labels.values(), labels.keys(), loc="upper center", ncol=len(RECIPES), fontsize=8,
+               title="mean over seeds (count at bottom right; band: min to max); grey: paper DQN 1M (dotted), "
+               "5M (dashed)", title_fontsize=8)  # fmt: skip
+    fig.tight_layout(rect=(0, 0, 1, 0.8))
     fig.savefig(path, dpi=110)
 
 
