@@ -44,7 +44,8 @@ class EpisodeProgressBar(TQDMProgressBar):
         if loop is None or loop.total_timesteps is None:
             return super().init_train_tqdm()
         # one endless epoch: the bar counts env steps against the budget from its first line, not
-        # "Epoch 0" batches (Lightning's own bar, with a total and a unit)
+        # "Epoch 0" batches (Lightning's own bar, with a total and a unit). A resumed run starts the
+        # bar at its restored step, so the rate and time left count only this process's steps.
         return Tqdm(
             desc=self.train_description,
             position=2 * self.process_position,
@@ -55,6 +56,7 @@ class EpisodeProgressBar(TQDMProgressBar):
             smoothing=0,
             bar_format=self.BAR_FORMAT,
             total=loop.total_timesteps,
+            initial=min(loop.env_steps, loop.total_timesteps),
             unit=" env steps",
         )
 

@@ -245,5 +245,7 @@ def test_a_resumed_run_counts_env_steps_against_its_budget(tmp_path: Path) -> No
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     output = (resumed.stdout + resumed.stderr).replace("\r", "\n")
     assert re.search(r"^train: 100%.*1500/1500 .* env steps/s", output, re.M), output[-1500:]
+    # the bar starts at the restored step, so its rate counts this process's steps, not the first run's
+    assert re.search(r"^train:.*\| 1000/1500 \[", output, re.M), output[:1500]
     for unwanted in ("exists and is not empty", "dirpath has changed", "Epoch 0", "/?"):
         assert unwanted not in output, unwanted
