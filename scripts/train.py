@@ -156,7 +156,8 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
     # intervals in env steps -> training batches; under DDP each batch steps the envs of every rank
     env_steps_per_batch = config.train_freq * config.num_envs * trainer.world_size
     trainer.val_check_interval = max(1, config.eval_interval // env_steps_per_batch)
-    trainer.log_every_n_steps = max(1, 1_000 // env_steps_per_batch)
+    # set after construction because world_size is the strategy's; Lightning keeps it as a plain attribute
+    trainer.log_every_n_steps = max(1, 1_000 // env_steps_per_batch)  # type: ignore[attr-defined]
     log_settings(loggers, dataclasses.asdict(config), config.resume)
     if trainer.is_global_zero:
         if config.resume is None:
@@ -199,7 +200,7 @@ def build_buffer(config: TrainConfig, spaces: EnvSpaces) -> ReplayBuffer:
     }
     if not config.prioritized:
         return ReplayBuffer(config.buffer_size, spaces.obs_shape, spaces.obs_dtype, seed=config.seed, **common)
-    per = {
+    per: dict[str, Any] = {
         "alpha": config.per_alpha,
         "beta_start": config.per_beta_start,
         "eps": config.per_eps,

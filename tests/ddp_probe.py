@@ -26,7 +26,7 @@ class RankReport(pl.Callback):
         self.rank = 0
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        loop = trainer.callbacks[0]  # type: ignore[index]
+        loop = trainer.callbacks[0]  # type: ignore[attr-defined]  # set by Lightning's callback connector
         report = {
             "online": [p.detach().clone() for p in pl_module.q_network.parameters()],  # type: ignore[union-attr]
             "target": [p.detach().clone() for p in pl_module.target_network.parameters()],  # type: ignore[union-attr]
