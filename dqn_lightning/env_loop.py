@@ -20,6 +20,7 @@ from dqn_lightning.envs import EnvFactory, make_vector_env
 from dqn_lightning.episodes import Episodes
 from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.rank_faults import agree_on_fault
+from dqn_lightning.rollout_log import RolloutLog
 from dqn_lightning.schedules import linear_schedule
 
 
@@ -36,7 +37,7 @@ class EnvLoop(Callback):
       uniform random policy, so the dataloader's first batch finds data.
     - Before each training batch: `train_freq` epsilon-greedy steps of every env.
     - Logs `rollout/episode_return`, `rollout/episode_length` per episode and `train/epsilon`,
-      `perf/sps` every `log_interval` env steps, all against the env-step count.
+      `perf/sps` every `log_interval` env steps, all against the env-step count (see `RolloutLog`).
     - Stops the Trainer once `total_timesteps` env steps or `max_episodes` episodes are done.
 
     Under DDP every rank runs its own envs and buffer, seeded `seed + rank`, in lockstep:
@@ -134,11 +135,9 @@ class EnvLoop(Callback):
         self.tracker = Episodes(num_envs)
         self._restored = False
         self._buffer_file: str | None = None  # replay file of the checkpoint we resumed from
-        self._next_log = log_interval
+        self.rollout_log = RolloutLog(log_interval)
         self._clock: float | None = None
-        self._sps_mark = (0, 0.0)
         self._obs: np.ndarray = np.empty(0)  # current observations, set at train start
-        self._unlogged = np.zeros(3)  # DDP: (return sum, length sum, count) of episodes not logged yet
         self._rank_states: list[dict[str, Any]] | None = None  # DDP: every rank's state from a checkpoint
         self._fault: TrainingFault | None = None  # DDP: this rank's env fault, raised everywhere at batch end
 
@@ -182,6 +181,7 @@ class EnvLoop(Callback):
         if stage != "fit" or self.env is not None:
             return
         self.rank, self.world_size = trainer.global_rank, trainer.world_size
+        self.rollout_log.world_size = self.world_size
         if self.rank > 0:  # each rank its own episodes, exploration and replay draws
             self.rng = np.random.default_rng(self.seed + self.rank)
             self.buffer.rng = np.random.default_rng(self.seed + self.rank)
@@ -246,8 +246,8 @@ class EnvLoop(Callback):
     ) -> None:
         # first of the batch-end hooks (EnvLoop comes first among the callbacks): before any checkpoint
         agree_on_fault(trainer, self._fault or getattr(pl_module, "pending_fault", None))
-        if self.env_steps >= self._next_log:
-            self._log_progress(trainer)
+        if self.rollout_log.due(self.env_steps):
+            self.rollout_log.progress(trainer, self.env_steps, self._elapsed(), self.epsilon)
         if self._done_everywhere(trainer):
             trainer.should_stop = True
 
@@ -307,7 +307,7 @@ class EnvLoop(Callback):
             **self.tracker.state_dict(),
             "rng": self.rng.bit_generator.state,
             "seed": self.seed,
-            "next_log": self._next_log,
+            "next_log": self.rollout_log.next_at,
             "buffer": self.buffer.state_dict(),
             "buffer_file": self._buffer_name() if self._should_save_buffer() else None,
         }
@@ -328,7 +328,7 @@ class EnvLoop(Callback):
         self.train_seconds = state_dict.get("train_seconds", 0.0)
         self.rng.bit_generator.state = state_dict["rng"]
         self.seed = state_dict.get("seed", self.seed)
-        self._next_log = state_dict.get("next_log", self.log_interval)
+        self.rollout_log.next_at = state_dict.get("next_log", self.log_interval)
         if "buffer" in state_dict:
             self.buffer.load_state_dict(state_dict["buffer"])
         self._buffer_file = state_dict.get("buffer_file")
@@ -397,31 +397,7 @@ class EnvLoop(Callback):
 
     def _end_episode(self, trainer: pl.Trainer, i: int) -> None:
         episode_return, length = self.tracker.end(i)
-        if self.world_size == 1:
-            self._log(trainer, {"rollout/episode_return": episode_return, "rollout/episode_length": length})
-        else:  # gathered over ranks at the next log point
-            self._unlogged += (episode_return, length, 1)
-
-    def _log_progress(self, trainer: pl.Trainer) -> None:
-        seconds = self._elapsed()
-        steps0, seconds0 = self._sps_mark
-        sps = (self.env_steps - steps0) / max(seconds - seconds0, 1e-9)
-        self._sps_mark = (self.env_steps, seconds)
-        metrics = {"train/epsilon": self.epsilon, "perf/sps": sps}
-        if self.world_size > 1:  # all ranks reach this at the same env step
-            mine = torch.tensor(self._unlogged, device=trainer.strategy.root_device)
-            sums = trainer.strategy.reduce(mine, reduce_op="sum")
-            return_sum, length_sum, count = (float(v) for v in sums)
-            self._unlogged[:] = 0
-            if count > 0:
-                metrics |= {"rollout/episode_return": return_sum / count, "rollout/episode_length": length_sum / count}
-        self._log(trainer, metrics)
-        self._next_log = (self.env_steps // self.log_interval + 1) * self.log_interval
-
-    def _log(self, trainer: pl.Trainer, metrics: dict[str, Any]) -> None:
-        if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.log_metrics({k: float(v) for k, v in metrics.items()}, step=self.env_steps)
+        self.rollout_log.episode(trainer, self.env_steps, episode_return, length)
 
     def total_episodes(self, trainer: pl.Trainer) -> int:
         """Episodes finished over all ranks (a collective under DDP: every rank must call it)."""
