@@ -8,19 +8,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from pytorch_lightning.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
 from dqn_lightning.buffer import ReplayBatch
 from dqn_lightning.checkpoints import check_env_matches, read_checkpoint, resume_hint
 from dqn_lightning.dataset import DeferredBatch
 from dqn_lightning.env_loop import EnvLoop, find_env_loop
-from dqn_lightning.envs import env_spaces, make_vector_env
+from dqn_lightning.envs import env_spaces
 from dqn_lightning.errors import ConfigError, TrainingFault
-from dqn_lightning.evaluation import episode_seeds, evaluate
 from dqn_lightning.fast_path import direct_update, writes_logs_now
 from dqn_lightning.hparams import check_hparams
 from dqn_lightning.networks import NetworkName, QNetwork
@@ -28,18 +25,19 @@ from dqn_lightning.noisy import resample_noise
 from dqn_lightning.optimizers import build_optimizer, check_optimizer
 from dqn_lightning.rng_state import OwnGenerators, capture_rng_states, restore_rng_states
 from dqn_lightning.user_networks import choose_q_network
+from dqn_lightning.validation import GreedyValidation
 from dqn_lightning.value_heads import build_value_head
 
 
-class DQN(pl.LightningModule):
+class DQN(GreedyValidation):
     """Deep Q-learning as a LightningModule.
 
     `training_step` takes one gradient step per minibatch of the (stacked) batch that
     `ReplayDataset` yields, with the Bellman MSE loss
     `(Q(s, a) - (r + gamma * (1 - terminated) * max_a' Q_target(s', a')))^2`.
     Experience comes from the `EnvLoop` callback, which must be on the Trainer.
-    Greedy evaluation runs as Lightning's validation loop, so `ModelCheckpoint` can keep the
-    best policy by `eval/return_mean`.
+    Greedy evaluation runs as Lightning's validation loop (`GreedyValidation`), so
+    `ModelCheckpoint` can keep the best policy by `eval/return_mean`.
 
     Args:
         obs_shape: shape of one observation: `(C, H, W)` images get a CNN, anything else an MLP
@@ -103,7 +101,7 @@ class DQN(pl.LightningModule):
         value_head: str | Mapping[str, Any] | None = None,
         noisy: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(eval_episodes)
         check_hparams(lr, gamma, target_update_interval, eval_episodes, loss, tau, max_grad_norm, double)
         check_optimizer(optimizer, optimizer_options or {})
         obs_shape, hidden_sizes = tuple(int(d) for d in obs_shape), tuple(int(h) for h in hidden_sizes)
@@ -124,10 +122,7 @@ class DQN(pl.LightningModule):
         # (not self.double: nn.Module.double() casts to float64)
         self.double_q, self.tau, self.max_grad_norm = double, tau, max_grad_norm
         self.noisy = noisy
-        self.eval_episodes = eval_episodes
-        self.eval_history: list[dict[str, float]] = []  # one row per evaluation of this process
         self._env_loop: EnvLoop | None = None
-        self._eval_env: Any = None
         self._generators = OwnGenerators()  # exploration draws and noisy layers' noise
         # updates so far; Lightning's global_step counts only those made through its optimizer
         # wrapper: one per training step on one process (see training_step)
@@ -397,45 +392,3 @@ class DQN(pl.LightningModule):
             return
         restore_rng_states(states)
         self._generators.load_state(states)
-
-    # ---- evaluation (Lightning's validation loop) ---------------------------------------------
-
-    def setup(self, stage: str) -> None:
-        # under DDP only rank 0 plays evaluation episodes (see validation_step)
-        rank_zero = self.trainer.global_rank == 0 if self._trainer is not None else True
-        if stage in ("fit", "validate") and self._eval_env is None and self.eval_episodes > 0 and rank_zero:
-            if self.hparams["env_id"] is None:
-                raise ConfigError("evaluation needs the module's env_id: build it with DQN.from_env(env_id)")
-            self._eval_env = make_vector_env(self.hparams["env_id"], self.eval_episodes)
-
-    def teardown(self, stage: str) -> None:
-        self.close_envs()
-
-    def close_envs(self) -> None:
-        """Closes the evaluation env (also called by EnvLoop when fit fails)."""
-        if self._eval_env is not None:
-            self._eval_env.close()
-            self._eval_env = None
-
-    def val_dataloader(self) -> DataLoader[int]:
-        # one item per evaluation: validation_step plays all eval episodes in a vector env
-        episodes: list[int] = [0] if self.eval_episodes > 0 else []
-        return DataLoader(episodes, batch_size=None)  # type: ignore[arg-type]  # a list is a map-style dataset
-
-    def validation_step(self, batch: int, batch_idx: int) -> None:
-        mean, std = 0.0, 0.0
-        if self._eval_env is not None:
-            seeds = episode_seeds(self.hparams["eval_seed"], self.global_step, self.eval_episodes)
-            returns = evaluate(self.act, self._eval_env, seeds)
-            mean, std = float(returns.mean()), float(returns.std())
-        if self.trainer.world_size > 1:
-            # rank 0 evaluated; every rank logs its result, so that checkpointing (which all ranks
-            # enter together) sees the same monitored value everywhere
-            mean, std = self.trainer.strategy.broadcast((mean, std), src=0)
-        env_steps = self._env_loop.env_steps if self._env_loop is not None else self.global_step
-        seconds = self._env_loop.train_seconds if self._env_loop is not None else 0.0
-        self.eval_history.append(
-            {"env_steps": env_steps, "train_seconds": seconds, "return_mean": mean, "return_std": std}
-        )
-        # a logged "step" becomes the x-axis of this flush: eval curves are plotted against env steps
-        self.log_dict({"eval/return_mean": mean, "eval/return_std": std, "step": float(env_steps)}, batch_size=1)
