@@ -181,7 +181,6 @@ class EnvLoop(Callback):
         if stage != "fit" or self.env is not None:
             return
         self.rank, self.world_size = trainer.global_rank, trainer.world_size
-        self.rollout_log.world_size = self.world_size
         if self.rank > 0:  # each rank its own episodes, exploration and replay draws
             self.rng = np.random.default_rng(self.seed + self.rank)
             self.buffer.rng = np.random.default_rng(self.seed + self.rank)

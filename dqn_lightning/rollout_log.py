@@ -19,19 +19,17 @@ class RolloutLog:
 
     Args:
         interval: env steps between the epsilon and env-steps-per-second log points.
-        world_size: processes stepping envs in lockstep (1 without DDP).
     """
 
-    def __init__(self, interval: int, world_size: int = 1) -> None:
+    def __init__(self, interval: int) -> None:
         self.interval = interval
-        self.world_size = world_size
         self.next_at = interval  # env step of the next log point (checkpointed)
         self._unlogged = np.zeros(3)  # DDP: (return sum, length sum, count) of episodes not logged yet
         self._sps_mark = (0, 0.0)  # (env steps, seconds) at the last log point
 
     def episode(self, trainer: pl.Trainer, env_steps: int, episode_return: float, length: int) -> None:
         """One finished episode of this rank."""
-        if self.world_size == 1:
+        if trainer.world_size == 1:
             self._log(trainer, env_steps, {"rollout/episode_return": episode_return, "rollout/episode_length": length})
         else:  # gathered over ranks at the next log point
             self._unlogged += (episode_return, length, 1)
@@ -47,7 +45,7 @@ class RolloutLog:
         sps = (env_steps - steps0) / max(seconds - seconds0, 1e-9)
         self._sps_mark = (env_steps, seconds)
         metrics = {"train/epsilon": epsilon, "perf/sps": sps}
-        if self.world_size > 1:
+        if trainer.world_size > 1:
             mine = torch.tensor(self._unlogged, device=trainer.strategy.root_device)
             return_sum, length_sum, count = (float(v) for v in trainer.strategy.reduce(mine, reduce_op="sum"))
             self._unlogged[:] = 0

@@ -19,11 +19,13 @@ class Recorder:
         self.rows.append((step, metrics))
 
 
-def fake_trainer(global_zero: bool = True, other_rank: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Any:
+def fake_trainer(
+    global_zero: bool = True, world_size: int = 1, other_rank: tuple[float, float, float] = (0.0, 0.0, 0.0)
+) -> Any:
     """A trainer whose DDP reduce adds one other rank's (return sum, length sum, count)."""
     strategy = SimpleNamespace(root_device=torch.device("cpu"),
                                reduce=lambda t, reduce_op: t + torch.tensor(other_rank, dtype=t.dtype))  # fmt: skip
-    return SimpleNamespace(is_global_zero=global_zero, loggers=[Recorder()], strategy=strategy)
+    return SimpleNamespace(is_global_zero=global_zero, world_size=world_size, loggers=[Recorder()], strategy=strategy)
 
 
 def test_one_process_logs_each_episode_at_its_env_step() -> None:
@@ -47,7 +49,7 @@ def test_log_point_reports_epsilon_and_steps_per_second_since_the_last_point() -
 
 def test_ddp_logs_the_mean_over_ranks_at_the_log_point_only() -> None:
     # this rank: episodes (10, 100 steps) and (20, 300 steps); the other rank: one of 60 over 200 steps
-    trainer, log = fake_trainer(other_rank=(60.0, 200.0, 1.0)), RolloutLog(interval=1000, world_size=2)
+    trainer, log = fake_trainer(world_size=2, other_rank=(60.0, 200.0, 1.0)), RolloutLog(interval=1000)
     log.episode(trainer, 400, 10.0, 100)
     log.episode(trainer, 800, 20.0, 300)
     assert trainer.loggers[0].rows == []
