@@ -11,8 +11,11 @@ steps. Ours runs the `minatar-paper` preset through train.py's path, one env ste
 update (1+1) and in bursts of 4 env steps then 4 updates (4+4: the same work); SB3 (pip install
 -e ".[bench]") gets the same network as a features extractor plus `net_arch=[128]`, and its
 gradient clipping is set out of reach (the recipe has none). Prints env steps per second and
-the ratios, and the peak RSS of a filled 100,000-transition MinAtar buffer (Seaquest's 10
-channels, the largest) measured in a fresh process. Run it on an idle machine.
+the ratios; the update floor, the env steps per second if all but the unit's updates were free
+(the same network, batch, loss and optimizer on batches made beforehand, no env, no buffer, no
+framework), the most any contender doing these updates could reach; and the peak RSS of a
+filled 100,000-transition MinAtar buffer (Seaquest's 10 channels, the largest) measured in a
+fresh process. Run it on an idle machine.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -33,6 +37,8 @@ from train import train
 
 from dqn_lightning import make_env
 from dqn_lightning.config import parse_config
+from dqn_lightning.networks import MinAtarCNN
+from dqn_lightning.optimizers import build_optimizer
 
 ENV = "MinAtar/Breakout-v0"
 
@@ -77,6 +83,36 @@ def sb3(steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def update_floor(steps: int) -> float:
+    """Env steps per second if everything but the unit's updates took no time (an upper bound for anyone).
+
+    Times the recipe's updates in a bare loop: target forward, online forward, Huber loss,
+    backward and the centred RMSprop step on uint8 batches of 32 made beforehand, then scales
+    to the unit's update count (one per env step after the random steps).
+    """
+    torch.manual_seed(0)
+    online, target = MinAtarCNN((4, 10, 10), 6), MinAtarCNN((4, 10, 10), 6)
+    target.load_state_dict(online.state_dict())
+    optimizer = build_optimizer(online.parameters(), "rmsprop", 2.5e-4, {"alpha": 0.95, "eps": 0.01, "centered": True})
+    frames = (torch.rand(64, 2, 32, 4, 10, 10) < 0.1).to(torch.uint8) * 255
+    actions, rewards = torch.randint(0, 6, (64, 32, 1)), torch.rand(64, 32)
+    updates = steps - min(5_000, steps // 4)
+    timed = min(updates, 3_000)
+    start = 0.0
+    for i in range(timed + 100):  # the first 100 warm up
+        if i == 100:
+            start = time.perf_counter()
+        obs, next_obs = frames[i % 64]
+        with torch.no_grad():
+            y = rewards[i % 64] + 0.99 * target(next_obs).max(1).values
+        loss = F.smooth_l1_loss(online(obs).gather(1, actions[i % 64]).squeeze(1), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    per_update = (time.perf_counter() - start) / timed
+    return steps / (updates * per_update)
+
+
 def buffer_peak_rss(transitions: int) -> int:
     """Peak RSS in bytes of a process holding a filled MinAtar Seaquest-sized buffer (run in a fresh process)."""
     code = (
@@ -108,11 +144,13 @@ def main() -> None:
             "ours 4+4": ours(args.steps, 4, Path(tmp)),
             "SB3 DQN": sb3(args.steps),
         }
+    results["update floor"] = update_floor(args.steps)
     base = results["SB3 DQN"]
     print(f"\nMinAtar Breakout, paper recipe, {args.steps} env steps, torch {torch.__version__}, 1 thread")
-    print(f"{'contender':<10} {'env steps/s':>12} {'vs SB3':>8}")
+    print(f"{'contender':<12} {'env steps/s':>12} {'vs SB3':>8}")
     for name, sps in results.items():
-        print(f"{name:<10} {sps:>12.0f} {sps / base:>7.2f}x")
+        print(f"{name:<12} {sps:>12.0f} {sps / base:>7.2f}x")
+    print("(update floor: the updates alone, no env, no buffer, no framework: nobody doing these updates passes it)")
     rss = buffer_peak_rss(args.transitions)
     print(f"peak RSS with a filled {args.transitions:,}-transition MinAtar buffer (10 channels): {rss / 2**20:.0f} MiB")
     args.out.mkdir(parents=True, exist_ok=True)
