@@ -37,7 +37,7 @@ from train import train
 
 from dqn_lightning import make_env
 from dqn_lightning.config import parse_config
-from dqn_lightning.networks import MinAtarCNN
+from dqn_lightning.networks import build_q_network
 from dqn_lightning.optimizers import build_optimizer
 
 ENV = "MinAtar/Breakout-v0"
@@ -83,34 +83,37 @@ def sb3(steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def update_floor(steps: int) -> float:
+def update_floor(steps: int, timed: int = 3_000) -> float:
     """Env steps per second if everything but the unit's updates took no time (an upper bound for anyone).
 
-    Times the recipe's updates in a bare loop: target forward, online forward, Huber loss,
-    backward and the centred RMSprop step on uint8 batches of 32 made beforehand, then scales
-    to the unit's update count (one per env step after the random steps).
+    Times `timed` of the recipe's updates (the `minatar-paper` preset's network, batch, loss,
+    gamma and optimizer) in a bare loop on uint8 batches made beforehand: target forward, online
+    forward, Huber loss, backward, optimizer step. Then scales to the unit's update count, one
+    per env step after the random steps.
     """
+    config = parse_config(["--preset", "minatar-paper", "--env", ENV])
+    obs_shape, n_actions = (4, 10, 10), 6  # Breakout-v0: 4 channels, all 6 actions
     torch.manual_seed(0)
-    online, target = MinAtarCNN((4, 10, 10), 6), MinAtarCNN((4, 10, 10), 6)
+    online = build_q_network(obs_shape, n_actions, config.hidden_sizes, network=config.network)
+    target = build_q_network(obs_shape, n_actions, config.hidden_sizes, network=config.network)
     target.load_state_dict(online.state_dict())
-    optimizer = build_optimizer(online.parameters(), "rmsprop", 2.5e-4, {"alpha": 0.95, "eps": 0.01, "centered": True})
-    frames = (torch.rand(64, 2, 32, 4, 10, 10) < 0.1).to(torch.uint8) * 255
-    actions, rewards = torch.randint(0, 6, (64, 32, 1)), torch.rand(64, 32)
-    updates = steps - min(5_000, steps // 4)
-    timed = min(updates, 3_000)
+    optimizer = build_optimizer(online.parameters(), config.optimizer, config.lr, config.optimizer_options())
+    batch = config.batch_size
+    frames = (torch.rand(64, 2, batch, *obs_shape) < 0.1).to(torch.uint8) * 255
+    actions, rewards = torch.randint(0, n_actions, (64, batch, 1)), torch.rand(64, batch)
     start = 0.0
     for i in range(timed + 100):  # the first 100 warm up
         if i == 100:
             start = time.perf_counter()
         obs, next_obs = frames[i % 64]
         with torch.no_grad():
-            y = rewards[i % 64] + 0.99 * target(next_obs).max(1).values
+            y = rewards[i % 64] + config.gamma * target(next_obs).max(1).values
         loss = F.smooth_l1_loss(online(obs).gather(1, actions[i % 64]).squeeze(1), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
     per_update = (time.perf_counter() - start) / timed
-    return steps / (updates * per_update)
+    return steps / ((steps - min(config.learning_starts, steps // 4)) * per_update)
 
 
 def buffer_peak_rss(transitions: int) -> int:
