@@ -39,13 +39,19 @@ from dqn_lightning import make_env
 from dqn_lightning.config import parse_config
 from dqn_lightning.networks import build_q_network
 from dqn_lightning.optimizers import build_optimizer
+from dqn_lightning.td import q_of_actions, td_target
 
 ENV = "MinAtar/Breakout-v0"
 
 
+def random_steps(steps: int) -> int:
+    """Env steps of random play before the first update: the recipe's 5,000, or a quarter of a short unit."""
+    return min(5_000, steps // 4)
+
+
 def ours(steps: int, burst: int, out: Path) -> float:
     """Env steps per second of the work unit through train.py's path."""
-    start_learning = min(5_000, steps // 4)
+    start_learning = random_steps(steps)
     flags = ["--preset", "minatar-paper", "--env", ENV, "--total-timesteps", str(steps), "--learning-starts",
              str(start_learning), "--exploration-steps", str(steps), "--train-freq", str(burst), "--gradient-steps",
              str(burst), "--eval-episodes", "0", "--save-buffer", "never", "--quiet", "--logdir", str(out)]  # fmt: skip
@@ -75,7 +81,7 @@ def sb3(steps: int) -> float:
         optimizer_kwargs=dict(alpha=0.95, eps=0.01, centered=True),
     )
     model = SB3DQN("CnnPolicy", make_env(ENV), learning_rate=2.5e-4, buffer_size=100_000,
-                   learning_starts=min(5_000, steps // 4), batch_size=32, gamma=0.99, train_freq=1, gradient_steps=1,
+                   learning_starts=random_steps(steps), batch_size=32, gamma=0.99, train_freq=1, gradient_steps=1,
                    target_update_interval=1_000, exploration_fraction=1.0, exploration_final_eps=0.1,
                    max_grad_norm=1e9, policy_kwargs=policy_kwargs, seed=0, device="cpu", verbose=0)  # fmt: skip
     start = time.perf_counter()
@@ -92,7 +98,9 @@ def update_floor(steps: int, timed: int = 3_000) -> float:
     per env step after the random steps.
     """
     config = parse_config(["--preset", "minatar-paper", "--env", ENV])
-    obs_shape, n_actions = (4, 10, 10), 6  # Breakout-v0: 4 channels, all 6 actions
+    env = make_env(ENV)
+    obs_shape, n_actions = tuple(env.observation_space.shape or ()), int(env.action_space.n)  # type: ignore[attr-defined]
+    env.close()
     torch.manual_seed(0)
     online = build_q_network(obs_shape, n_actions, config.hidden_sizes, network=config.network)
     target = build_q_network(obs_shape, n_actions, config.hidden_sizes, network=config.network)
@@ -100,20 +108,22 @@ def update_floor(steps: int, timed: int = 3_000) -> float:
     optimizer = build_optimizer(online.parameters(), config.optimizer, config.lr, config.optimizer_options())
     batch = config.batch_size
     frames = (torch.rand(64, 2, batch, *obs_shape) < 0.1).to(torch.uint8) * 255
-    actions, rewards = torch.randint(0, n_actions, (64, batch, 1)), torch.rand(64, batch)
+    actions, rewards = torch.randint(0, n_actions, (64, batch)), torch.rand(64, batch)
+    terminated = (torch.rand(64, batch) < 0.01).float()
     start = 0.0
     for i in range(timed + 100):  # the first 100 warm up
         if i == 100:
             start = time.perf_counter()
-        obs, next_obs = frames[i % 64]
+        j = i % 64
+        obs, next_obs = frames[j]
         with torch.no_grad():
-            y = rewards[i % 64] + config.gamma * target(next_obs).max(1).values
-        loss = F.smooth_l1_loss(online(obs).gather(1, actions[i % 64]).squeeze(1), y)
+            y = td_target(rewards[j], terminated[j], target(next_obs), config.gamma)
+        loss = F.smooth_l1_loss(q_of_actions(online(obs), actions[j]), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
     per_update = (time.perf_counter() - start) / timed
-    return steps / ((steps - min(config.learning_starts, steps // 4)) * per_update)
+    return steps / ((steps - random_steps(steps)) * per_update)
 
 
 def buffer_peak_rss(transitions: int) -> int:
