@@ -8,8 +8,9 @@ The same work for every contender of an env: our DQN preset for it (`lunarlander
 (`--prioritized`, `--dueling`, `--distributional c51`, `--noisy`), then `--rainbow` itself: the
 same env steps, the same updates (bursts of the preset's size), the same batch, learning from a
 quarter of the steps on. Prints env steps per second and each one's ratio to DQN. The Rainbow
-presets (`lunarlander-rainbow`, `minatar-rainbow`) are these presets plus `--rainbow`. Run it on
-an idle machine: one process at a time, one torch thread.
+presets (`lunarlander-rainbow`, `minatar-rainbow`) are these presets plus `--rainbow` (the
+MinAtar one with 1-step returns). Run it on an idle machine: one process at a time, one torch
+thread.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
 Recipes: `ours` trains each game's preset (`minatar-breakout`, ...), `paper` the MinAtar
 paper's DQN recipe (`minatar-paper`) on the same env, `paper-bursts` that recipe with its
 updates in bursts of 4 after 4 env steps (the same work, about 1.3x faster here), `rainbow`
-the `minatar-rainbow` recipe.
+the `minatar-rainbow` recipe, `rainbow-n3` that recipe with Rainbow's 3-step returns (its
+first version).
 Per run it records the mean of the last 100 training episodes (the paper's measure), the best
 checkpoint's greedy return on 100 fresh episodes, the training seconds, the 100-episode moving
 average of training returns every 10,000 env steps, and the CPU it ran on. Each finished run is
@@ -53,7 +54,13 @@ PAPER_DQN = {
 }
 CURVE_EVERY = 10_000  # env steps between points of the stored learning curve
 # name: curve colour
-RECIPES = {"ours": "tab:blue", "paper-bursts": "tab:purple", "paper": "tab:orange", "rainbow": "tab:green"}
+RECIPES = {
+    "ours": "tab:blue",
+    "paper-bursts": "tab:purple",
+    "paper": "tab:orange",
+    "rainbow": "tab:green",
+    "rainbow-n3": "tab:olive",
+}
 
 
 def train_flags(recipe: str, game: str) -> list[str]:
@@ -62,6 +69,8 @@ def train_flags(recipe: str, game: str) -> list[str]:
         return ["--preset", f"minatar-{game}"]
     if recipe == "paper-bursts":  # the same updates per env step, 4 at a time
         return ["--preset", "minatar-paper", "--env", env, "--train-freq", "4", "--gradient-steps", "4"]
+    if recipe == "rainbow-n3":
+        return ["--preset", "minatar-rainbow", "--env", env, "--n-step", "3"]
     return ["--preset", f"minatar-{recipe}", "--env", env]
 
 

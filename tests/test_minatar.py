@@ -171,3 +171,17 @@ def test_paper_bursts_recipe_is_the_papers_with_four_updates_after_four_env_step
     assert (paper.train_freq, paper.gradient_steps) == (1, 1) and (bursts.train_freq, bursts.gradient_steps) == (4, 4)
     assert bursts.env == paper.env == "MinAtar/Freeway-v0" and bursts.eps_end == paper.eps_end == 0.1
     assert parse_config(train_flags("ours", "freeway")).eps_end == 0.01
+
+
+def test_rainbow_recipe_uses_one_step_returns_and_rainbow_n3_rainbows_three() -> None:
+    from minatar_table import train_flags
+
+    from dqn_lightning.config import parse_config
+
+    preset = parse_config(train_flags("rainbow", "asterix"))
+    first = parse_config(train_flags("rainbow-n3", "asterix"))
+    assert (preset.n_step, first.n_step) == (1, 3)
+    # everything else Rainbow turns on is the same in both
+    for config in (preset, first):
+        assert (config.double, config.dueling, config.prioritized, config.noisy) == (True, True, True, True)
+        assert config.distributional == "c51" and config.env == "MinAtar/Asterix-v0"
