@@ -35,6 +35,7 @@ from seed_table import reevaluate
 from train import train
 
 from dqn_lightning.config import parse_config
+from dqn_lightning.errors import exit_code
 
 GAMES = {
     "asterix": "Asterix",
@@ -198,6 +199,11 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="only rebuild the table and plot from --results")
     parser.add_argument("extra", nargs="*", help="flags passed on to train.py (after --)")
     args = parser.parse_args()
+    # bad train.py flags: one line and exit 2; Ctrl-C: the run's checkpoint is saved, exit 130
+    sys.exit(exit_code("minatar_table.py", lambda: build_table(args)))
+
+
+def build_table(args: argparse.Namespace) -> None:
     rows: list[dict[str, Any]] = json.loads(args.results.read_text()) if args.results.exists() else []
     if not args.report:
         for seed in args.seeds:

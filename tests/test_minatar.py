@@ -185,3 +185,15 @@ def test_rainbow_recipe_uses_one_step_returns_and_rainbow_n3_rainbows_three() ->
     for config in (preset, first):
         assert (config.double, config.dueling, config.prioritized, config.noisy) == (True, True, True, True)
         assert config.distributional == "c51" and config.env == "MinAtar/Asterix-v0"
+
+
+def test_table_script_turns_bad_train_flags_into_one_line_and_exit_2(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    command = [sys.executable, str(ROOT / "scripts" / "minatar_table.py"), "--recipes", "rainbow", "--games",
+               "breakout", "--seeds", "0", "--out", str(tmp_path / "runs"), "--results", str(results), "--",
+               "--atoms", "1"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("minatar_table.py: error:") and "atoms" in lines[0], result.stderr
+    assert not results.exists()  # nothing recorded for a run that never started
