@@ -15,12 +15,7 @@ from dqn_lightning.module import DQN
 
 
 def run_summary(
-    trainer: pl.Trainer,
-    model: DQN,
-    env_loop: EnvLoop,
-    best: ModelCheckpoint,
-    last: ModelCheckpoint,
-    wall_seconds: float,
+    trainer: pl.Trainer, model: DQN, env_loop: EnvLoop, checkpoint: ModelCheckpoint, wall_seconds: float
 ) -> dict[str, Any]:
     """Collects the numbers DESIGN.md names; NaN-free (None where a value does not exist).
 
@@ -41,8 +36,8 @@ def run_summary(
         "wall_seconds": round(wall_seconds, 3),
         "train_seconds": round(env_loop.train_seconds, 3),
         "sps": round(env_loop.env_steps / max(env_loop.train_seconds, 1e-9), 1),
-        "best_checkpoint": _absolute(best.best_model_path),
-        "last_checkpoint": _absolute(last.best_model_path),  # without a monitor: the newest save
+        "best_checkpoint": _absolute(checkpoint.best_model_path),
+        "last_checkpoint": _absolute(checkpoint.last_model_path),
         "log_dir": _absolute(trainer.log_dir),
         "evaluations": model.eval_history,
     }

@@ -122,15 +122,12 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         monitor="eval/return_mean",
         mode="max",
         save_top_k=1,
+        save_last=True,
         # "step" is the env step here: the evaluation logs it as the x-axis of its metrics
         filename="best-envstep{step:.0f}",
         auto_insert_metric_name=False,
-        enable_version_counter=False,  # a resumed run overwrites its files instead of adding -v1 copies
+        enable_version_counter=False,  # a resumed run overwrites last.ckpt instead of adding last-v1.ckpt
     )
-    # last.ckpt after every evaluation: ModelCheckpoint(save_last=True) writes it only beside a new
-    # best (Lightning 2.6), so a run killed on a plateau would resume from its last best, far back.
-    # Without a monitor, a top-1 ModelCheckpoint keeps just the newest save, here under one name.
-    last = ModelCheckpoint(filename="last", save_top_k=1, enable_version_counter=False)
     interrupt = GracefulInterrupt()
     trainer = pl.Trainer(
         accelerator=config.accelerator,
@@ -149,7 +146,7 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         logger=loggers,
         enable_progress_bar=not config.quiet,
         enable_model_summary=config.verbose,
-        callbacks=[env_loop, checkpoint, last, interrupt]
+        callbacks=[env_loop, checkpoint, interrupt]
         + ([] if config.quiet else [EpisodeProgressBar()])
         + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else [])
         + ([EvalVideo()] if config.eval_video else [])
@@ -174,7 +171,7 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
             ckpt_path=config.resume,
         )
         finish_trackers(loggers)
-        summary = run_summary(trainer, model, env_loop, checkpoint, last, time.perf_counter() - start)
+        summary = run_summary(trainer, model, env_loop, checkpoint, time.perf_counter() - start)
     finally:
         # Lightning leaves the DDP process group up, also after a fault; left to the interpreter's
         # exit, gloo's threads now and then abort the process ("terminate called without an active
