@@ -37,6 +37,7 @@ from train import train
 
 from dqn_lightning import make_env
 from dqn_lightning.config import parse_config
+from dqn_lightning.envs import env_spaces
 from dqn_lightning.networks import build_q_network
 from dqn_lightning.optimizers import build_optimizer
 from dqn_lightning.td import q_of_actions, td_target
@@ -98,9 +99,8 @@ def update_floor(steps: int, timed: int = 3_000) -> float:
     per env step after the random steps.
     """
     config = parse_config(["--preset", "minatar-paper", "--env", ENV])
-    env = make_env(ENV)
-    obs_shape, n_actions = tuple(env.observation_space.shape or ()), int(env.action_space.n)  # type: ignore[attr-defined]
-    env.close()
+    spaces = env_spaces(ENV)
+    obs_shape, n_actions = spaces.obs_shape, spaces.n_actions
     torch.manual_seed(0)
     online = build_q_network(obs_shape, n_actions, config.hidden_sizes, network=config.network)
     target = build_q_network(obs_shape, n_actions, config.hidden_sizes, network=config.network)

@@ -173,7 +173,7 @@ def test_paper_bursts_recipe_is_the_papers_with_four_updates_after_four_env_step
     assert parse_config(train_flags("ours", "freeway")).eps_end == 0.01
 
 
-def test_rainbow_recipe_uses_one_step_returns_and_rainbow_n3_rainbows_three() -> None:
+def test_rainbow_recipe_uses_one_step_returns_and_rainbow_n3_uses_rainbows_three() -> None:
     from minatar_table import train_flags
 
     from dqn_lightning.config import parse_config
