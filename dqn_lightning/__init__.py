@@ -1,5 +1,6 @@
 """Deep Q-learning as PyTorch Lightning parts: env -> EnvLoop -> ReplayBuffer -> ReplayDataset -> DQN."""
 
+from dqn_lightning.best_checkpoint import BestAndLastCheckpoint
 from dqn_lightning.buffer import ReplayBatch, ReplayBuffer
 from dqn_lightning.dataset import ReplayDataset, replay_dataloader
 from dqn_lightning.env_loop import EnvLoop
@@ -16,6 +17,7 @@ from dqn_lightning.td import bellman_huber, bellman_mse, double_td_target, q_of_
 
 __all__ = [
     "DQN",
+    "BestAndLastCheckpoint",
     "ConfigError",
     "EnvLoop",
     "EnvSpaces",

@@ -25,7 +25,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
 from dqn_lightning import (
@@ -39,6 +38,7 @@ from dqn_lightning import (
     replay_dataloader,
 )
 from dqn_lightning.atari import is_atari
+from dqn_lightning.best_checkpoint import BestAndLastCheckpoint
 from dqn_lightning.checkpoints import AtomicCheckpointIO, check_logdir
 from dqn_lightning.config import TrainConfig, parse_settings, run_dir_of, save_run_config
 from dqn_lightning.errors import TrainingInterrupted, exit_code
@@ -118,16 +118,7 @@ def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[st
         seed=config.seed,
         save_buffer=config.save_buffer,
     )
-    checkpoint = ModelCheckpoint(
-        monitor="eval/return_mean",
-        mode="max",
-        save_top_k=1,
-        save_last=True,
-        # "step" is the env step here: the evaluation logs it as the x-axis of its metrics
-        filename="best-envstep{step:.0f}",
-        auto_insert_metric_name=False,
-        enable_version_counter=False,  # a resumed run overwrites last.ckpt instead of adding last-v1.ckpt
-    )
+    checkpoint = BestAndLastCheckpoint()
     interrupt = GracefulInterrupt()
     trainer = pl.Trainer(
         accelerator=config.accelerator,

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +63,23 @@ def test_tiny_run_writes_events_checkpoints_and_summary(tmp_path: Path) -> None:
     assert max(e.step for e in events.Scalars("rollout/episode_return")) <= 1200
     assert max(e.step for e in events.Scalars("train/loss")) == 1000  # the last gradient step, not env step 1200
     assert (run_dir / "hparams.yaml").read_text().count("env_id: CartPole-v1") == 1
+
+
+def test_last_checkpoint_is_from_the_newest_evaluation_even_when_it_is_not_the_best(tmp_path: Path) -> None:
+    # every episode returns 3, so only the first evaluation is a new best; last.ckpt must still
+    # follow every evaluation, or a run killed on a plateau resumes from far back
+    result = run_train("--env", "toy_envs:dqn-test/SameReturn-v0", "--total-timesteps", "900",
+                       "--learning-starts", "100", "--eval-interval", "300", "--eval-episodes", "2",
+                       "--logdir", "logs", "--quiet", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (folder,) = (tmp_path / "logs").glob("*/version_0/checkpoints")
+    summary = json.loads((folder.parent / "summary.json").read_text())
+    evaluations = summary["evaluations"]
+    assert [e["return_mean"] for e in evaluations] == [3.0, 3.0, 3.0] and evaluations[-1]["env_steps"] == 900
+    assert [p.name for p in folder.glob("best-*.ckpt")] == [f"best-envstep{evaluations[0]['env_steps']}.ckpt"]
+    last = torch.load(folder / "last.ckpt", weights_only=True, map_location="cpu")
+    assert last["callbacks"]["EnvLoop"]["env_steps"] == 900
+    assert Path(summary["last_checkpoint"]) == folder / "last.ckpt"
 
 
 def test_seed_tutorial_preset_runs_its_episode_budget(tmp_path: Path) -> None:

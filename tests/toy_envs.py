@@ -110,6 +110,14 @@ class MultiDiscreteActionEnv(ChainEnv):
     action_space = gym.spaces.MultiDiscrete([2, 3])  # type: ignore[assignment]
 
 
+class SameReturnEnv(ChainEnv):
+    """ChainEnv that never terminates: with its time limit every episode returns the same, whatever the policy."""
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.t += 1
+        return self._obs(), 1.0, False, False, {}
+
+
 # usable from the command line as --env toy_envs:dqn-test/<Name>-v0 with tests/ on PYTHONPATH
 gym.register("dqn-test/FaultyCartPole-v0", entry_point=FaultyCartPole, max_episode_steps=500)
 gym.register("dqn-test/NoArguments-v0", entry_point=NoArgumentsEnv, max_episode_steps=20)
@@ -117,6 +125,7 @@ gym.register("dqn-test/Broken-v0", entry_point=BrokenEnv)
 gym.register("dqn-test/DictObs-v0", entry_point=DictObsEnv)
 gym.register("dqn-test/TupleObs-v0", entry_point=TupleObsEnv)
 gym.register("dqn-test/MultiDiscreteAction-v0", entry_point=MultiDiscreteActionEnv)
+gym.register("dqn-test/SameReturn-v0", entry_point=SameReturnEnv, max_episode_steps=3)
 
 
 def frame_stacked_chain() -> gym.Env:
