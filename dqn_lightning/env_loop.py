@@ -15,11 +15,12 @@ from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
 from dqn_lightning.buffer import ReplayBuffer
-from dqn_lightning.checkpoints import checkpoint_dir, find_replay_file, prune_replay_files, resume_hint
+from dqn_lightning.checkpoints import resume_hint
 from dqn_lightning.envs import EnvFactory, make_vector_env
 from dqn_lightning.episodes import Episodes
 from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.rank_faults import agree_on_fault
+from dqn_lightning.replay_files import ReplayFiles
 from dqn_lightning.rollout_log import RolloutLog
 from dqn_lightning.schedules import linear_schedule
 
@@ -108,8 +109,6 @@ class EnvLoop(Callback):
             raise ConfigError("eps_start, eps_end and exploration_fraction must lie in [0, 1]")
         if vector not in ("sync", "async"):
             raise ConfigError(f"vector must be sync or async, got {vector!r}")
-        if save_buffer not in ("auto", "always", "never"):
-            raise ConfigError(f"save_buffer must be auto, always or never, got {save_buffer!r}")
         self.env_source = env
         self.buffer = buffer
         self.total_timesteps = total_timesteps
@@ -124,8 +123,7 @@ class EnvLoop(Callback):
         )
         self.seed = seed if seed is not None else secrets.randbits(31)
         self.log_interval = log_interval
-        self.save_buffer = save_buffer
-        self.buffer_limit_bytes = buffer_limit_bytes
+        self.replay_files = ReplayFiles(buffer, save_buffer, buffer_limit_bytes)
         self.rng = np.random.default_rng(self.seed)
         self.env: Any = None
         self.rank, self.world_size = 0, 1  # set from the Trainer in setup
@@ -308,7 +306,7 @@ class EnvLoop(Callback):
             "seed": self.seed,
             "next_log": self.rollout_log.next_at,
             "buffer": self.buffer.state_dict(),
-            "buffer_file": self._buffer_name() if self._should_save_buffer() else None,
+            "buffer_file": self.replay_files.file_name(self.env_steps, self.rank),
         }
 
     @override
@@ -337,41 +335,19 @@ class EnvLoop(Callback):
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        if not self._should_save_buffer():
-            return  # (under DDP every rank writes its own buffer file)
-        folder = checkpoint_dir(trainer)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / self._buffer_name()
-        if not path.exists():  # last.ckpt and best-*.ckpt saved at one env step share one file
-            self.buffer.save(path)
-            prune_replay_files(folder, keep=path)
+        self.replay_files.save(trainer, self.env_steps, self.rank)  # under DDP every rank its own file
 
     # ---- resume helpers -----------------------------------------------------------------------
 
-    def _should_save_buffer(self) -> bool:
-        return self.save_buffer == "always" or (
-            self.save_buffer == "auto" and self.buffer.nbytes <= self.buffer_limit_bytes
-        )
-
-    def _buffer_name(self) -> str:
-        return f"replay-envstep{self.env_steps}" + (f"-rank{self.rank}" if self.rank > 0 else "") + ".npz"
-
     def _load_buffer(self, trainer: pl.Trainer) -> None:
         """Reads the replay file saved with the resumed checkpoint, or starts the buffer afresh."""
-        path = find_replay_file(trainer, self._buffer_file)
-        if path is None:
+        if not self.replay_files.load(trainer, self._buffer_file):
             warnings.warn(
                 f"resuming without the replay buffer ({self._buffer_file or 'not saved'}): it is refilled with "
                 f"{self.learning_starts} random steps, so this run will not match an uninterrupted one exactly",
                 stacklevel=2,
             )
-            self.buffer.pos = self.buffer.size = 0
             self.learning_starts = self.env_steps + self.learning_starts
-            return
-        try:
-            self.buffer.load(path)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
 
     def _episode_seed(self, i: int) -> int:
         return self.tracker.seed(self.seed + self.rank, i)
