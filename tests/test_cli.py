@@ -159,6 +159,26 @@ class Parsed(Exception):
 CHEAP_ENVS = ("CartPole", "Acrobot", "MountainCar", "MinAtar")
 
 
+def test_readme_parts_example_trains_and_loads_its_best_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the "own Lightning code" example as users copy it, on a budget a test affords
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"## Using the parts.*?```python\n(.*?)```", text, re.S)
+    assert match, "README: the example of 'Using the parts in your own Lightning code'"
+    code = match.group(1)
+    small = code.replace("total_timesteps=50_000", "total_timesteps=1_200").replace(
+        "val_check_interval=5_000", "val_check_interval=400"
+    )
+    assert small.count("1_200") == 1 and small.count("=400") == 1, "the example's budget moved: update this test"
+    monkeypatch.chdir(tmp_path)
+    names: dict[str, object] = {}
+    exec(compile(small, "README example", "exec"), names)
+    checkpoints = sorted(p.name for p in (tmp_path / "lightning_logs").glob("*/checkpoints/*.ckpt"))
+    assert "last.ckpt" in checkpoints and any(name.startswith("best-envstep") for name in checkpoints)
+    assert names["actions"].shape == (3,)  # type: ignore[attr-defined]
+
+
 def test_readme_has_commands_to_check() -> None:
     scripts = {argv[0] for argv in readme_commands()}
     assert {"scripts/train.py", "scripts/play.py", "scripts/seed_table.py", "scripts/minatar_table.py"} <= scripts
