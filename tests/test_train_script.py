@@ -82,6 +82,18 @@ def test_last_checkpoint_is_from_the_newest_evaluation_even_when_it_is_not_the_b
     assert Path(summary["last_checkpoint"]) == folder / "last.ckpt"
 
 
+def test_without_evaluation_last_checkpoint_is_written_at_the_end(tmp_path: Path) -> None:
+    # no evaluation, no best: last.ckpt still comes at the end of training, at the final env step
+    result = run_train("--env", "toy_envs:dqn-test/SameReturn-v0", "--total-timesteps", "600",
+                       "--learning-starts", "100", "--eval-episodes", "0", "--logdir", "logs", "--quiet",
+                       cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    (folder,) = (tmp_path / "logs").glob("*/version_0/checkpoints")
+    assert sorted(p.name for p in folder.glob("*.ckpt")) == ["last.ckpt"]
+    last = torch.load(folder / "last.ckpt", weights_only=True, map_location="cpu")
+    assert last["callbacks"]["EnvLoop"]["env_steps"] == 600
+
+
 def test_seed_tutorial_preset_runs_its_episode_budget(tmp_path: Path) -> None:
     result = run_train(
         "--preset", "seed-tutorial", "--max-episodes", "5", "--eval-episodes", "2", "--logdir", "logs", cwd=tmp_path
