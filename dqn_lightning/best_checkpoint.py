@@ -35,6 +35,13 @@ class BestAndLastCheckpoint(ModelCheckpoint):
         super().__init__(**options)
         self._last_saved_step = 0  # as ModelCheckpoint: nothing to save before the first step
 
+    @property
+    @override
+    def state_key(self) -> str:
+        # the key a plain ModelCheckpoint with these settings has: checkpoints written before this
+        # class existed (or by a user's ModelCheckpoint) resume their best score and best file
+        return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)  # the best, when this evaluation is one

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from dqn_lightning import BestAndLastCheckpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
@@ -216,3 +219,11 @@ def test_env_whose_constructor_takes_no_render_mode_trains(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(next((tmp_path / "logs").glob("*/version_0/summary.json")).read_text())
     assert summary["env_steps"] == 400 and summary["final_eval_return_mean"] is not None
+
+
+def test_best_and_last_checkpoint_files_its_state_where_model_checkpoint_did() -> None:
+    # a run saved with ModelCheckpoint(monitor=eval/return_mean, mode=max) must resume its best score
+    # and best file under BestAndLastCheckpoint: Lightning matches callback states by this key
+    old = ModelCheckpoint(monitor="eval/return_mean", mode="max", save_top_k=1, save_last=True)
+    assert BestAndLastCheckpoint().state_key == old.state_key
+    assert BestAndLastCheckpoint().state_key.startswith("ModelCheckpoint{'monitor': 'eval/return_mean'")
