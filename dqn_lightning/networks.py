@@ -151,11 +151,7 @@ class NatureCNN(nn.Module):
         noisy: bool = False,
     ) -> None:
         super().__init__()
-        if len(obs_shape) != 3:
-            raise ValueError(f"NatureCNN needs (channels, height, width) observations, got shape {tuple(obs_shape)}")
-        channels, height, width = (int(d) for d in obs_shape)
-        if height < 36 or width < 36:
-            raise ValueError(f"NatureCNN's convolutions need frames of at least 36x36, got {height}x{width}")
+        channels, height, width = _frame_shape(obs_shape, "NatureCNN", NATURE_MIN_FRAME)
         self.convs = nn.Sequential(
             nn.Conv2d(channels, 32, kernel_size=8, stride=4),
             nn.ReLU(),
@@ -198,11 +194,7 @@ class MinAtarCNN(nn.Module):
         noisy: bool = False,
     ) -> None:
         super().__init__()
-        if len(obs_shape) != 3:
-            raise ValueError(f"MinAtarCNN needs (channels, height, width) observations, got shape {tuple(obs_shape)}")
-        channels, height, width = (int(d) for d in obs_shape)
-        if height < 3 or width < 3:
-            raise ValueError(f"MinAtarCNN's 3x3 convolution needs frames of at least 3x3, got {height}x{width}")
+        channels, height, width = _frame_shape(obs_shape, "MinAtarCNN", 3)
         self.conv = nn.Conv2d(channels, 16, kernel_size=3, stride=1)
         self.head = QNetwork(16 * (height - 2) * (width - 2), n_actions, hidden_sizes, dueling, atoms, noisy)
         self.n_actions = n_actions
@@ -210,6 +202,16 @@ class MinAtarCNN(nn.Module):
     def forward(self, obs: Tensor) -> Tensor:
         """Q-values `(batch, n_actions)` for frames `(batch, C, H, W)`: uint8 pixels in 0..255, or floats."""
         return self.head(torch.relu(self.conv(_pixels(obs, self.conv.weight.dtype))).flatten(1))
+
+
+def _frame_shape(obs_shape: Sequence[int], network: str, min_side: int) -> tuple[int, int, int]:
+    """`(channels, height, width)` of `obs_shape`; a ValueError when the network's convolutions can't take it."""
+    if len(obs_shape) != 3:
+        raise ValueError(f"{network} needs (channels, height, width) observations, got shape {tuple(obs_shape)}")
+    channels, height, width = (int(d) for d in obs_shape)
+    if height < min_side or width < min_side:
+        raise ValueError(f"{network} needs frames of at least {min_side}x{min_side}, got {height}x{width}")
+    return channels, height, width
 
 
 def _pixels(obs: Tensor, dtype: torch.dtype) -> Tensor:

@@ -111,6 +111,10 @@ def test_minatar_cnn_sizes_by_hand_and_pixel_scaling() -> None:
     assert torch.allclose(net(frames * 255), net(frames.float()))  # 255 is an active cell: 1.0
     dueling = MinAtarCNN((4, 10, 10), n_actions=3, dueling=True)
     assert dueling(torch.zeros(2, 4, 10, 10, dtype=torch.uint8)).shape == (2, 3)
+    with pytest.raises(ValueError, match="MinAtarCNN needs frames of at least 3x3, got 2x10"):
+        MinAtarCNN((4, 2, 10), 3)
+    with pytest.raises(ValueError, match=r"MinAtarCNN needs \(channels, height, width\)"):
+        MinAtarCNN((100,), 3)
 
 
 def test_smoke_run_and_play_with_video(tmp_path: Path) -> None:
