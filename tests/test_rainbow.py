@@ -116,3 +116,31 @@ def test_rainbow_switch_is_overridable_and_noisy_turns_epsilon_off_unless_set() 
     assert (config.eps_start, config.eps_end) == (0.0, 0.0) and "noisy nets explore" in note
     config, _ = parse_settings(["--noisy", "--eps-start", "0.5"])
     assert (config.eps_start, config.eps_end) == (0.5, parse_settings([])[0].eps_end)  # the user's epsilon stays
+
+
+def test_lunarlander_returns_exceed_the_rainbow_presets_support_as_its_comment_says() -> None:
+    """The preset's C51 support clips on purpose (wider ones learned slower, see the README): this pins
+    the fact its comment states, that a good landing's discounted returns-to-go pass v_max (about 165)."""
+    import gymnasium as gym
+    from gymnasium.envs.box2d.lunar_lander import heuristic
+
+    from dqn_lightning.config import parse_config
+
+    config = parse_config(["--preset", "lunarlander-rainbow"])
+    env = gym.make("LunarLander-v3")
+    returns_to_go: list[float] = []
+    for seed in range(3):
+        obs, _ = env.reset(seed=seed)
+        rewards: list[float] = []
+        done = False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(heuristic(env.unwrapped, obs))
+            rewards.append(float(reward))
+            done = terminated or truncated
+        assert sum(rewards) > 200  # Gymnasium's heuristic lander lands
+        g = 0.0
+        for r in reversed(rewards):
+            g = r + config.gamma * g
+            returns_to_go.append(g)
+    assert (config.v_min, config.v_max) == (-100.0, 100.0)
+    assert 150 < max(returns_to_go) < 200 and min(returns_to_go) > -200
