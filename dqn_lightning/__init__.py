@@ -1,19 +1,19 @@
 """Deep Q-learning as PyTorch Lightning parts: env -> EnvLoop -> ReplayBuffer -> ReplayDataset -> DQN."""
 
-from dqn_lightning.best_checkpoint import BestAndLastCheckpoint
-from dqn_lightning.buffer import ReplayBatch, ReplayBuffer
-from dqn_lightning.dataset import ReplayDataset, replay_dataloader
-from dqn_lightning.env_loop import EnvLoop
-from dqn_lightning.envs import EnvSpaces, env_spaces, make_env, make_vector_env
+from dqn_lightning.acting.env_loop import EnvLoop
+from dqn_lightning.acting.envs import EnvSpaces, env_spaces, make_env, make_vector_env
+from dqn_lightning.acting.evaluation import evaluate
+from dqn_lightning.acting.schedules import linear_schedule
+from dqn_lightning.callbacks.checkpointing import BestAndLastCheckpoint
+from dqn_lightning.callbacks.progress import EpisodeProgressBar
 from dqn_lightning.errors import ConfigError
-from dqn_lightning.evaluation import evaluate
-from dqn_lightning.module import DQN
-from dqn_lightning.networks import QNetwork
-from dqn_lightning.prioritized import PrioritizedReplayBuffer
-from dqn_lightning.progress import EpisodeProgressBar
-from dqn_lightning.schedules import linear_schedule
-from dqn_lightning.sum_tree import SumTree
-from dqn_lightning.td import bellman_huber, bellman_mse, double_td_target, q_of_actions, td_target
+from dqn_lightning.learner.module import DQN
+from dqn_lightning.learner.networks import QNetwork
+from dqn_lightning.learner.td import bellman_huber, bellman_mse, double_td_target, q_of_actions, td_target
+from dqn_lightning.replay.buffer import ReplayBatch, ReplayBuffer
+from dqn_lightning.replay.dataset import ReplayDataset, replay_dataloader
+from dqn_lightning.replay.prioritized import PrioritizedReplayBuffer
+from dqn_lightning.replay.sum_tree import SumTree
 
 __all__ = [
     "DQN",

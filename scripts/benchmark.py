@@ -41,15 +41,13 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).parent))
-from train import train
-
-from dqn_lightning.config import parse_config
+from dqn_lightning.callbacks.stopping import StopAtThreshold
+from dqn_lightning.run import train
+from dqn_lightning.run.config import parse_config
 
 UNIT = dict(steps=20_000, learning_starts=1_000, batch=64, hidden=128, lr=1e-3, gamma=0.99, target_every=500,
             eps_start=1.0, eps_end=0.05, eps_steps=10_000, buffer=50_000)  # fmt: skip
@@ -168,21 +166,8 @@ def solved_at(evaluations: list[dict[str, float]]) -> dict[str, float] | None:
 def ours_to_solve(seed: int, total: int, out: Path) -> dict[str, Any]:
     flags = ["--preset", "cartpole", "--seed", str(seed), "--total-timesteps", str(total), "--eval-episodes", "20",
              "--logdir", str(out / "solve"), "--accelerator", "cpu"]  # fmt: skip
-    summary = train(parse_config(flags), callbacks=[StopWhenSolved()])
+    summary = train(parse_config(flags), callbacks=[StopAtThreshold(SOLVE_THRESHOLD, consecutive=2)])
     return {"evaluations": summary["evaluations"], "solved": solved_at(summary["evaluations"])}
-
-
-class StopWhenSolved(pl.Callback):
-    """Ends a run at its second consecutive evaluation >= the threshold (the rest is not needed)."""
-
-    def __init__(self) -> None:
-        self.hits = 0
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        mean = trainer.callback_metrics.get("eval/return_mean")
-        self.hits = self.hits + 1 if mean is not None and float(mean) >= SOLVE_THRESHOLD else 0
-        if self.hits >= 2:
-            trainer.should_stop = True
 
 
 def sb3_to_solve(seed: int, total: int) -> dict[str, Any]:
@@ -191,7 +176,7 @@ def sb3_to_solve(seed: int, total: int) -> dict[str, Any]:
     from stable_baselines3.common.callbacks import BaseCallback
 
     from dqn_lightning import evaluate, make_vector_env
-    from dqn_lightning.evaluation import episode_seeds
+    from dqn_lightning.acting.evaluation import episode_seeds
 
     eval_env = make_vector_env("CartPole-v1", 20)
 

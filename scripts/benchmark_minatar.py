@@ -32,15 +32,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).parent))
-from train import train
-
 from dqn_lightning import make_env
-from dqn_lightning.config import parse_config
-from dqn_lightning.envs import env_spaces
-from dqn_lightning.networks import build_q_network
-from dqn_lightning.optimizers import build_optimizer
-from dqn_lightning.td import q_of_actions, td_target
+from dqn_lightning.acting.envs import env_spaces
+from dqn_lightning.learner.networks import build_q_network
+from dqn_lightning.learner.optimizers import build_optimizer
+from dqn_lightning.learner.td import q_of_actions, td_target
+from dqn_lightning.run import train
+from dqn_lightning.run.config import parse_config
 
 ENV = "MinAtar/Breakout-v0"
 

@@ -20,10 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from train import train
-
-from dqn_lightning.config import parse_config
+from dqn_lightning.run import train
+from dqn_lightning.run.config import parse_config
 
 ENVS = {  # name: the DQN preset and its flags
     "lunarlander": ["--preset", "lunarlander"],

@@ -18,11 +18,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from play import newest_last_checkpoint
-
 from dqn_lightning import DQN, ConfigError
+from dqn_lightning.callbacks.checkpointing import chosen_checkpoint
 from dqn_lightning.errors import exit_code
-from dqn_lightning.export import FORMATS, check_export, export_policy
+from dqn_lightning.tools.export import FORMATS, check_export, export_policy
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> None:
         if args.observations < 1:
             raise ConfigError("--observations must be >= 1")
-        checkpoint = newest_last_checkpoint() if args.checkpoint == "last" else Path(args.checkpoint)
+        checkpoint = chosen_checkpoint(args.checkpoint)
         model = DQN.load_from_checkpoint(checkpoint, map_location="cpu").eval()
         suffix = ".onnx" if args.format == "onnx" else ".pt"
         output = Path(args.output) if args.output else checkpoint.with_suffix(suffix)

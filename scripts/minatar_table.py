@@ -30,12 +30,10 @@ import numpy as np
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-sys.path.insert(0, str(Path(__file__).parent))
-from seed_table import reevaluate
-from train import train
-
-from dqn_lightning.config import parse_config
 from dqn_lightning.errors import exit_code
+from dqn_lightning.run import train
+from dqn_lightning.run.config import parse_config
+from dqn_lightning.tools.reevaluate import reevaluate
 
 GAMES = {
     "asterix": "Asterix",

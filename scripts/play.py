@@ -15,28 +15,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
 from gymnasium.wrappers import RecordVideo
 
 from dqn_lightning import DQN, ConfigError, make_env
-from dqn_lightning.checkpoints import check_env_matches
+from dqn_lightning.callbacks.checkpointing import chosen_checkpoint
 from dqn_lightning.errors import exit_code
-
-
-def newest_last_checkpoint(root: Path = Path("lightning_logs")) -> Path:
-    candidates = sorted(root.glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-    if not candidates:
-        raise ConfigError(f"--checkpoint last: no last.ckpt under {root}/; train first or pass a path")
-    return candidates[-1]
+from dqn_lightning.learner.checkpoint_file import check_env_matches
 
 
 def play(
     checkpoint: str, episodes: int, env_id: str | None, seed: int, render: str, video: str | None, epsilon: float
 ) -> np.ndarray:
     """Plays `episodes` games and returns their scores."""
-    path = newest_last_checkpoint() if checkpoint == "last" else Path(checkpoint)
+    path = chosen_checkpoint(checkpoint)
     model = DQN.load_from_checkpoint(path, map_location="cpu").eval()
     env_id = env_id or model.hparams["env_id"]
     if env_id is None:

@@ -8,7 +8,7 @@ records one as replay.mp4, and builds the model folder: model.safetensors, dqn_h
 model.ckpt, config.yaml, results.json, replay.mp4 and a README.md card with Hugging Face's
 metadata. Without --local-dir the folder is built in a temporary place and uploaded with
 huggingface_hub (log in first: `hf auth login`, or --token). Load it back with
-`dqn_lightning.hub.load_from_hub("USER/NAME")` or a folder path. Needs `pip install -e ".[hub]"`.
+`dqn_lightning.tools.hub.load_from_hub("USER/NAME")` or a folder path. Needs `pip install -e ".[hub]"`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from play import newest_last_checkpoint
-
 from dqn_lightning import ConfigError
+from dqn_lightning.callbacks.checkpointing import chosen_checkpoint
 from dqn_lightning.errors import exit_code
-from dqn_lightning.hub import build_model_folder, check_repo_id, upload_folder
+from dqn_lightning.tools.hub import build_model_folder, check_repo_id, upload_folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.episodes < 1:
             raise ConfigError("--episodes must be >= 1")
         check_repo_id(args.repo_id)
-        checkpoint = newest_last_checkpoint() if args.checkpoint == "last" else Path(args.checkpoint)
+        checkpoint = chosen_checkpoint(args.checkpoint)
         folder = Path(args.local_dir) if args.local_dir else Path(tempfile.mkdtemp(prefix="dqn-hub-")) / "model"
         results = build_model_folder(checkpoint, folder, args.repo_id, args.episodes, args.seed, args.video)
         print(

@@ -15,47 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pytorch_lightning as pl
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from train import train
-
-from dqn_lightning import DQN, evaluate, make_vector_env
-from dqn_lightning.config import parse_config
-
-REEVAL_SEED_BASE = 1_000_000  # training evaluations draw 32-bit seeds from SeedSequence; these are apart
-
-
-def reevaluate(checkpoint: str, episodes: int) -> np.ndarray:
-    """Greedy returns of a saved policy on `episodes` fresh env seeds."""
-    model = DQN.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    env = make_vector_env(model.hparams["env_id"], min(episodes, 100))
-    try:
-        return evaluate(model.act, env, list(range(REEVAL_SEED_BASE, REEVAL_SEED_BASE + episodes)))
-    finally:
-        env.close()
+from dqn_lightning.callbacks.stopping import StopAtThreshold
+from dqn_lightning.run import train
+from dqn_lightning.run.config import parse_config
+from dqn_lightning.tools.reevaluate import reevaluate
 
 
 def first_reaching(evaluations: list[dict[str, float]], threshold: float) -> dict[str, float] | None:
     return next((row for row in evaluations if row["return_mean"] >= threshold), None)
-
-
-class StopAtThreshold(pl.Callback):
-    """Ends a run at its first evaluation at or above the threshold."""
-
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        mean = trainer.callback_metrics.get("eval/return_mean")
-        if mean is not None and float(mean) >= self.threshold:
-            trainer.should_stop = True
 
 
 def row_for_seed(

@@ -4,7 +4,7 @@
     python scripts/tune.py --env CartPole-v1 --search-space my_space.yaml --study-name cartpole-2
 
 Each trial is a train.py run (the settings of `--env` and the flags after `--`, as train.py reads
-them) with values drawn from the search space (dqn_lightning/search_spaces/dqn.yaml: the RL Zoo's
+them) with values drawn from the search space (dqn_lightning/tools/search_spaces/dqn.yaml: the RL Zoo's
 DQN space and our DQN options), on `--trial-timesteps` env steps. Its score is the mean of its
 greedy evaluations; after each evaluation the running score goes to the pruner, which stops
 trials behind the median of earlier ones at the same env step. The study lives in SQLite
@@ -27,12 +27,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from train import train
-
-from dqn_lightning import ConfigError, cli
-from dqn_lightning.config import parse_settings
+from dqn_lightning import ConfigError
 from dqn_lightning.errors import exit_code
-from dqn_lightning.tuning import (
+from dqn_lightning.run import cli, train
+from dqn_lightning.run.config import parse_settings
+from dqn_lightning.tools.tuning import (
     DEFAULT_SPACE,
     OptunaPruning,
     best_settings_yaml,

@@ -11,12 +11,14 @@ import pytest
 import dqn_lightning
 
 PACKAGE = Path(dqn_lightning.__file__).parent
-WITH_EXAMPLES = sorted(p.stem for p in PACKAGE.glob("*.py") if ">>>" in p.read_text())
+WITH_EXAMPLES = sorted(
+    ".".join(p.relative_to(PACKAGE).with_suffix("").parts) for p in PACKAGE.rglob("*.py") if ">>>" in p.read_text()
+)
 
 
 def test_the_package_has_examples_to_check() -> None:
     # guards the glob: an empty list would make the test below pass without checking anything
-    assert {"mlp", "cnn", "module", "env_loop"} <= set(WITH_EXAMPLES)
+    assert {"learner.mlp", "learner.cnn", "learner.module", "acting.env_loop"} <= set(WITH_EXAMPLES)
 
 
 @pytest.mark.parametrize("name", WITH_EXAMPLES)

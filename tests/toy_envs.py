@@ -118,7 +118,7 @@ class SameReturnEnv(ChainEnv):
         return self._obs(), 1.0, False, False, {}
 
 
-# usable from the command line as --env toy_envs:dqn-test/<Name>-v0 with tests/ on PYTHONPATH
+# usable from the command line as --env tests.toy_envs:dqn-test/<Name>-v0 with tests/ on PYTHONPATH
 gym.register("dqn-test/FaultyCartPole-v0", entry_point=FaultyCartPole, max_episode_steps=500)
 gym.register("dqn-test/NoArguments-v0", entry_point=NoArgumentsEnv, max_episode_steps=20)
 gym.register("dqn-test/Broken-v0", entry_point=BrokenEnv)

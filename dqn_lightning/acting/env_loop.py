@@ -1,0 +1,401 @@
+"""The env-stepping callback: acts in the training env and fills the replay buffer."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import warnings
+from collections import deque
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+from typing_extensions import override
+
+from dqn_lightning.acting.envs import EnvFactory, make_vector_env
+from dqn_lightning.acting.episodes import Episodes
+from dqn_lightning.acting.rank_faults import agree_on_fault
+from dqn_lightning.acting.rollout_log import RolloutLog
+from dqn_lightning.acting.schedules import linear_schedule
+from dqn_lightning.checkpoint_paths import resume_hint
+from dqn_lightning.errors import ConfigError, TrainingFault
+from dqn_lightning.replay.buffer import ReplayBuffer
+from dqn_lightning.replay.replay_files import DEFAULT_LIMIT_BYTES, ReplayFiles
+
+
+class Actor(Protocol):
+    """What the loop needs from the module: an epsilon-greedy policy."""
+
+    def act(self, obs: np.ndarray, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray: ...
+
+
+class EnvLoop(Callback):
+    """Steps the training env(s) with the module's policy and adds every transition to the buffer.
+
+    - At fit start: resets the env and fills the buffer with `learning_starts` env steps of a
+      uniform random policy, so the dataloader's first batch finds data.
+    - Before each training batch: `train_freq` epsilon-greedy steps of every env.
+    - Logs `rollout/episode_return`, `rollout/episode_length` per episode and `train/epsilon`,
+      `perf/sps` every `log_interval` env steps, all against the env-step count (see `RolloutLog`).
+    - Stops the Trainer once `total_timesteps` env steps or `max_episodes` episodes are done.
+
+    Under DDP every rank runs its own envs and buffer, seeded `seed + rank`, in lockstep:
+    `env_steps` and both budgets count over all ranks, and rank 0 logs episode statistics
+    gathered from every rank once per `log_interval`.
+
+    Args:
+        env: a Gymnasium env id, or a function that builds one env.
+        buffer: where transitions go (the same buffer the train dataloader samples).
+        total_timesteps: env-step budget over all envs (None: only `max_episodes` limits).
+        max_episodes: episode budget (None: only `total_timesteps` limits).
+        learning_starts: random-policy env steps taken at fit start, before any learning.
+        train_freq: steps of every env per training batch.
+        num_envs: envs stepped together in a vector env.
+        vector: `sync` (all envs in this process) or `async` (one subprocess per env).
+        eps_start, eps_end: epsilon at env step 0 and at the end of the decay.
+        exploration_fraction: decay length as a fraction of `total_timesteps`.
+        exploration_steps: decay length in env steps; overrides `exploration_fraction`.
+        seed: seeds every episode's env reset and the exploration draws (None: a random seed,
+            still recorded so a resumed run replays the same episodes).
+        log_interval: env steps between `train/epsilon` and `perf/sps` log points.
+        save_buffer: write the replay buffer beside each checkpoint (`auto`: when it holds at most
+            `buffer_limit_bytes`), so that a resumed run continues exactly.
+        buffer_limit_bytes: size limit for `save_buffer="auto"`.
+
+    Example:
+        >>> buffer = ReplayBuffer(10_000, obs_shape=(4,))
+        >>> loop = EnvLoop("CartPole-v1", buffer, total_timesteps=5_000, learning_starts=500)
+        >>> # trainer = pl.Trainer(callbacks=[loop]); trainer.fit(model, replay_dataloader(buffer, 64))
+    """
+
+    def __init__(
+        self,
+        env: str | EnvFactory,
+        buffer: ReplayBuffer,
+        *,
+        total_timesteps: int | None = 100_000,
+        max_episodes: int | None = None,
+        learning_starts: int = 1_000,
+        train_freq: int = 1,
+        num_envs: int = 1,
+        vector: Literal["sync", "async"] = "sync",
+        eps_start: float = 1.0,
+        eps_end: float = 0.05,
+        exploration_fraction: float = 0.1,
+        exploration_steps: int | None = None,
+        seed: int | None = None,
+        log_interval: int = 1_000,
+        save_buffer: Literal["auto", "always", "never"] = "auto",
+        buffer_limit_bytes: int = DEFAULT_LIMIT_BYTES,
+    ) -> None:
+        if total_timesteps is None and max_episodes is None:
+            raise ConfigError("give a budget: total_timesteps or max_episodes")
+        if total_timesteps is None and exploration_steps is None:
+            raise ConfigError("without total_timesteps, give exploration_steps (epsilon decay length in env steps)")
+        for name, value in {
+            "total_timesteps": total_timesteps,
+            "max_episodes": max_episodes,
+            "train_freq": train_freq,
+            "num_envs": num_envs,
+            "log_interval": log_interval,
+        }.items():
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}")
+        if learning_starts < 0 or (exploration_steps is not None and exploration_steps < 0):
+            raise ConfigError("learning_starts and exploration_steps must be >= 0")
+        if not (0.0 <= eps_end <= 1.0 and 0.0 <= eps_start <= 1.0 and 0.0 <= exploration_fraction <= 1.0):
+            raise ConfigError("eps_start, eps_end and exploration_fraction must lie in [0, 1]")
+        if vector not in ("sync", "async"):
+            raise ConfigError(f"vector must be sync or async, got {vector!r}")
+        self.env_source = env
+        self.buffer = buffer
+        self.total_timesteps = total_timesteps
+        self.max_episodes = max_episodes
+        self.learning_starts = learning_starts
+        self.train_freq = train_freq
+        self.num_envs = num_envs
+        self.vector = vector
+        self.eps_start, self.eps_end = eps_start, eps_end
+        self.exploration_steps = (
+            exploration_steps if exploration_steps is not None else int(exploration_fraction * (total_timesteps or 0))
+        )
+        self.seed = seed if seed is not None else secrets.randbits(31)
+        self.log_interval = log_interval
+        self.replay_files = ReplayFiles(buffer, save_buffer, buffer_limit_bytes)
+        self.rng = np.random.default_rng(self.seed)
+        self.env: Any = None
+        self.rank, self.world_size = 0, 1  # set from the Trainer in setup
+        # counters: all saved by state_dict
+        self.env_steps = 0
+        self.train_seconds = 0.0  # wall time in fit, evaluation excluded
+        self.tracker = Episodes(num_envs)
+        self._restored = False
+        self._buffer_file: str | None = None  # replay file of the checkpoint we resumed from
+        self.rollout_log = RolloutLog(log_interval)
+        self._clock: float | None = None
+        self._obs: np.ndarray = np.empty(0)  # current observations, set at train start
+        self._rank_states: list[dict[str, Any]] | None = None  # DDP: every rank's state from a checkpoint
+        self._fault: TrainingFault | None = None  # DDP: this rank's env fault, raised everywhere at batch end
+
+    @property
+    def epsilon(self) -> float:
+        """Exploration rate at the current env step."""
+        return linear_schedule(self.eps_start, self.eps_end, self.exploration_steps, self.env_steps)
+
+    @property
+    def episodes(self) -> int:
+        """Episodes finished on this rank."""
+        return self.tracker.finished
+
+    @property
+    def recent_returns(self) -> deque[float]:
+        """Returns of this rank's last 100 finished episodes, oldest first."""
+        return self.tracker.recent_returns
+
+    @property
+    def recent_lengths(self) -> deque[int]:
+        """Lengths (env steps) of this rank's last 100 finished episodes, oldest first."""
+        return self.tracker.recent_lengths
+
+    @property
+    def done(self) -> bool:
+        """True once either budget is spent (the episode budget as counted on this rank)."""
+        return (self.total_timesteps is not None and self.env_steps >= self.total_timesteps) or (
+            self.max_episodes is not None and self.episodes >= self.max_episodes
+        )
+
+    def _done_everywhere(self, trainer: pl.Trainer) -> bool:
+        """`done`, agreed by all ranks: they must stop at the same batch or DDP's all-reduce hangs."""
+        if self.world_size == 1 or self.max_episodes is None:
+            return self.done  # env steps advance in lockstep, so every rank decides the same
+        return self.done or self.total_episodes(trainer) >= self.max_episodes
+
+    # ---- Lightning hooks ----------------------------------------------------------------------
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit" or self.env is not None:
+            return
+        self.rank, self.world_size = trainer.global_rank, trainer.world_size
+        if self.rank > 0:  # each rank its own episodes, exploration and replay draws
+            self.rng = np.random.default_rng(self.seed + self.rank)
+            self.buffer.rng = np.random.default_rng(self.seed + self.rank)
+        self.env = make_vector_env(self.env_source, self.num_envs, self.vector, training=True)
+        obs_shape = self.env.single_observation_space.shape
+        if self.buffer.obs_shape != tuple(obs_shape):
+            raise ConfigError(
+                f"the replay buffer stores observations of shape {self.buffer.obs_shape} but the env "
+                f"returns {obs_shape}: build the buffer from the env's observation space"
+            )
+        if self.buffer.env_ordered and self.buffer.num_envs != self.num_envs:
+            raise ConfigError(
+                f"the replay buffer expects {self.buffer.num_envs} envs per step (n-step returns or frame storage) "
+                f"but the loop runs {self.num_envs}: build the buffer with num_envs={self.num_envs}"
+            )
+        expected = getattr(pl_module, "n_actions", None)
+        if expected is not None and expected != self.env.single_action_space.n:
+            raise ConfigError(
+                f"the module has {expected} actions but the env has {self.env.single_action_space.n}: "
+                "build the module for this env (DQN.from_env)"
+            )
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # on_train_start, not on_fit_start: it runs after Lightning restored a checkpoint.
+        # The dataloader's first batch is drawn after this (DeferredBatch), from a full buffer.
+        self._start_clock()
+        if self._rank_states is not None:  # a DDP checkpoint: continue this rank's own envs and buffer
+            self._load_rank_state(self._rank_states[self.rank] if self.rank < len(self._rank_states) else None)
+        seeds = [self._episode_seed(i) for i in range(self.num_envs)]
+        self._obs, _ = self._env_call(trainer, "reset", self.env.reset, seed=seeds)
+        if self._restored:
+            self._load_buffer(trainer)
+            self._obs = np.stack(self._env_call(trainer, "reset", self.env.call, "replay_episode", seeds,
+                                                self.tracker.actions))  # fmt: skip
+        n_actions = self.env.single_action_space.n
+        try:
+            while self.env_steps < self.learning_starts:
+                self._step(trainer, self.rng.integers(n_actions, size=self.num_envs))
+        except TrainingFault as fault:
+            self._fault = fault
+        agree_on_fault(trainer, self._fault)  # before the first batch's collectives (see rank_faults)
+
+    @override
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        actor: Actor = pl_module  # type: ignore[assignment]
+        try:
+            for _ in range(self.train_freq):
+                if self.done or self._fault is not None:
+                    break
+                self._step(trainer, actor.act(self._obs, self.epsilon, self.rng))
+        except TrainingFault as fault:
+            if self.world_size == 1:
+                raise
+            self._fault = fault  # raised on every rank at the end of this batch (see rank_faults)
+
+    @override
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        # first of the batch-end hooks (EnvLoop comes first among the callbacks): before any checkpoint
+        agree_on_fault(trainer, self._fault or getattr(pl_module, "pending_fault", None))
+        if self.rollout_log.due(self.env_steps):
+            self.rollout_log.progress(trainer, self.env_steps, self._elapsed(), self.epsilon)
+        if self._done_everywhere(trainer):
+            trainer.should_stop = True
+
+    @override
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stop_clock()  # evaluation time is not training time
+
+    @override
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start_clock()
+
+    @override
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stop_clock()
+
+    @override
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
+    @override
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        # Lightning skips teardown hooks when fit fails: close the envs (async workers too) here
+        self.teardown(trainer, pl_module, "fit")
+        close = getattr(pl_module, "close_envs", None)
+        if callable(close):
+            close()
+
+    def _env_call(self, trainer: pl.Trainer, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Calls the env; an exception from it stops training with a `TrainingFault` saying where."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:
+            name = self.env_source if isinstance(self.env_source, str) else "the env"
+            reason = " ".join(str(err).split())[:200]
+            raise TrainingFault(
+                f"env {name} raised {type(err).__name__} ({reason}) in {what} at env step {self.env_steps}; "
+                f"the envs are closed; {resume_hint(trainer)}"
+            ) from err
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        state = self._own_state()
+        if self.world_size > 1:
+            # every rank calls this while a checkpoint is made, and only rank 0 writes the file:
+            # gather all ranks' env states into it, so each rank resumes its own envs and buffer
+            states: list[Any] = [None] * self.world_size
+            torch.distributed.all_gather_object(states, state)
+            state = {**state, "ranks": states}
+        return state
+
+    def _own_state(self) -> dict[str, Any]:
+        return {
+            "env_steps": self.env_steps,
+            "train_seconds": self._elapsed(),
+            **self.tracker.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "seed": self.seed,
+            "next_log": self.rollout_log.next_at,
+            "buffer": self.buffer.state_dict(),
+            "buffer_file": self.replay_files.file_name(self.env_steps, self.rank),
+        }
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # the rank is not known yet (setup comes later): keep every rank's state for on_train_start
+        self._rank_states = state_dict.get("ranks")
+        self._load_rank_state(state_dict)
+
+    def _load_rank_state(self, state_dict: dict[str, Any] | None) -> None:
+        if state_dict is None:  # more ranks than the checkpoint had: this rank starts afresh
+            self._restored, self._buffer_file = True, None
+            self.tracker.start_afresh()
+            return
+        self.tracker.load_state_dict(state_dict)  # first: it refuses a checkpoint of another num_envs
+        self.env_steps = state_dict["env_steps"]
+        self.train_seconds = state_dict.get("train_seconds", 0.0)
+        self.rng.bit_generator.state = state_dict["rng"]
+        self.seed = state_dict.get("seed", self.seed)
+        self.rollout_log.next_at = state_dict.get("next_log", self.log_interval)
+        if "buffer" in state_dict:
+            self.buffer.load_state_dict(state_dict["buffer"])
+        self._buffer_file = state_dict.get("buffer_file")
+        self._restored = True
+
+    @override
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        self.replay_files.save(trainer, self.env_steps, self.rank)  # under DDP every rank its own file
+
+    # ---- resume helpers -----------------------------------------------------------------------
+
+    def _load_buffer(self, trainer: pl.Trainer) -> None:
+        """Reads the replay file saved with the resumed checkpoint, or starts the buffer afresh."""
+        if not self.replay_files.load(trainer, self._buffer_file):
+            warnings.warn(
+                f"resuming without the replay buffer ({self._buffer_file or 'not saved'}): it is refilled with "
+                f"{self.learning_starts} random steps, so this run will not match an uninterrupted one exactly",
+                stacklevel=2,
+            )
+            self.learning_starts = self.env_steps + self.learning_starts
+
+    def _episode_seed(self, i: int) -> int:
+        return self.tracker.seed(self.seed + self.rank, i)
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _step(self, trainer: pl.Trainer, actions: np.ndarray) -> None:
+        """One step of every env; stores the transitions, then resets the envs that finished."""
+        next_obs, reward, terminated, truncated, _ = self._env_call(trainer, "step", self.env.step, actions)
+        # the one place truncation matters: it ends the episode (and an n-step sum), but only
+        # `terminated` cuts the bootstrap, so a time-limit cut still bootstraps from next_obs
+        self.buffer.add(self._obs, actions, reward, next_obs, terminated, truncated)
+        self.env_steps += self.num_envs * self.world_size
+        self.tracker.step(actions, reward)
+        ended = terminated | truncated
+        if ended.any():
+            for i in np.flatnonzero(ended).tolist():
+                self._end_episode(trainer, i)
+            seeds = [self._episode_seed(i) if ended[i] else None for i in range(self.num_envs)]
+            next_obs, _ = self._env_call(trainer, "reset", self.env.reset, seed=seeds, options={"reset_mask": ended})
+        self._obs = next_obs
+
+    def _end_episode(self, trainer: pl.Trainer, i: int) -> None:
+        episode_return, length = self.tracker.end(i)
+        self.rollout_log.episode(trainer, self.env_steps, episode_return, length)
+
+    def total_episodes(self, trainer: pl.Trainer) -> int:
+        """Episodes finished over all ranks (a collective under DDP: every rank must call it)."""
+        if self.world_size == 1:
+            return self.episodes
+        mine = torch.tensor(float(self.episodes), device=trainer.strategy.root_device)
+        return int(trainer.strategy.reduce(mine, reduce_op="sum"))
+
+    def mean_return(self, last: int = 100) -> float:
+        """Mean return of this rank's last `last` finished episodes (NaN before the first)."""
+        return self.tracker.mean_return(last)
+
+    def _start_clock(self) -> None:
+        self._clock = time.perf_counter()
+
+    def _stop_clock(self) -> None:
+        self.train_seconds = self._elapsed()
+        self._clock = None
+
+    def _elapsed(self) -> float:
+        return self.train_seconds + (time.perf_counter() - self._clock if self._clock is not None else 0.0)
+
+
+def find_env_loop(trainer: pl.Trainer) -> EnvLoop | None:
+    """The trainer's `EnvLoop` callback, or None."""
+    return next((cb for cb in trainer.callbacks if isinstance(cb, EnvLoop)), None)  # type: ignore[attr-defined]

@@ -1,0 +1,136 @@
+"""Building and checking Gymnasium envs: one place that knows which envs DQN can handle."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+from dqn_lightning.acting.atari import is_atari, make_atari_env
+from dqn_lightning.acting.minatar import is_minatar, make_minatar_env
+from dqn_lightning.errors import ConfigError
+
+EnvFactory = Callable[[], gym.Env]
+
+
+@dataclass(frozen=True)
+class EnvSpaces:
+    """What the network and buffer need to know about an env."""
+
+    obs_shape: tuple[int, ...]
+    obs_dtype: np.dtype
+    n_actions: int
+
+
+def make_env(env_id: str, render_mode: str | None = None, *, training: bool = False) -> gym.Env:
+    """`gym.make(env_id)` with a one-line `ConfigError` for unknown ids and unsupported spaces.
+
+    Atari ids (`ALE/...`) get DQN's standard preprocessing (`atari.make_atari_env`); `training`
+    selects its training-only parts (life-loss episodes, clipped rewards). Other envs ignore it.
+    MinAtar ids (`MinAtar/...`) get channels-first uint8 frames (`minatar.make_minatar_env`).
+    `render_mode` reaches the env's constructor only when given: many hand-written envs take no
+    such argument.
+    """
+    try:
+        if is_atari(env_id):
+            env = make_atari_env(env_id, training=training, render_mode=render_mode)
+        elif is_minatar(env_id):
+            env = make_minatar_env(env_id, render_mode=render_mode)
+        else:
+            kwargs: dict[str, Any] = {"render_mode": render_mode} if render_mode is not None else {}
+            env = gym.make(env_id, **kwargs)
+    except gym.error.DependencyNotInstalled as err:
+        raise ConfigError(f"env {env_id!r} needs a package that is not installed: {err}") from None
+    except gym.error.Error as err:
+        raise ConfigError(
+            f"unknown env id {env_id!r} ({err}); list the registered ids with "
+            "`python -c 'import gymnasium; gymnasium.pprint_registry()'`"
+        ) from None
+    except ConfigError:
+        raise
+    except (ImportError, TypeError, ValueError, AttributeError) as err:  # a missing package, a broken creator
+        reason = " ".join(str(err).split())[:200]
+        hint = "install the missing package" if isinstance(err, ImportError) else "check its constructor and arguments"
+        raise ConfigError(f"env {env_id!r} could not be built ({type(err).__name__}: {reason}); {hint}") from None
+    check_spaces(env.observation_space, env.action_space, env_id)
+    return env
+
+
+def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_id: str = "the env") -> EnvSpaces:
+    """Returns the spaces' sizes, or raises `ConfigError` if DQN cannot act in them."""
+    if not isinstance(action_space, gym.spaces.Discrete):
+        raise ConfigError(
+            f"{env_id} has a {type(action_space).__name__} action space; DQN needs a Discrete one "
+            "(pick a discrete-action env, or wrap this one to discretize its actions)"
+        )
+    if not isinstance(observation_space, gym.spaces.Box):
+        raise ConfigError(
+            f"{env_id} has a {type(observation_space).__name__} observation space; DQN needs a Box "
+            "(wrap the env with gymnasium.wrappers.FlattenObservation)"
+        )
+    return EnvSpaces(tuple(observation_space.shape), np.dtype(observation_space.dtype), int(action_space.n))
+
+
+def env_spaces(env_id: str) -> EnvSpaces:
+    """Builds the env once to read its spaces (for sizing the network and buffer), then closes it."""
+    env = make_env(env_id)
+    try:
+        return check_spaces(env.observation_space, env.action_space, env_id)
+    finally:
+        env.close()
+
+
+class ReplayableEpisode(gym.Wrapper):
+    """Lets a vector env rebuild each sub-env's episode in progress, in place, sync or async.
+
+    `replay_episode(seeds, actions)` is called on every sub-env at once (`VectorEnv.call`);
+    each takes its own entry: reset with `seeds[i]`, then the actions `actions[i]`. Gymnasium
+    envs draw all randomness from the reset seed, so this restores their state exactly.
+    """
+
+    def __init__(self, env: gym.Env, index: int) -> None:
+        super().__init__(env)
+        self.index = index
+
+    def replay_episode(self, seeds: list[int], actions: list[list[int]]) -> np.ndarray:
+        obs, _ = self.env.reset(seed=seeds[self.index])
+        for action in actions[self.index]:
+            obs, *_ = self.env.step(action)
+        return obs
+
+
+def make_vector_env(
+    env: str | EnvFactory, num_envs: int = 1, vector: Literal["sync", "async"] = "sync", *, training: bool = False
+) -> SyncVectorEnv | AsyncVectorEnv:
+    """`num_envs` copies in a vector env that never resets by itself.
+
+    The caller resets finished sub-envs (`reset(seed=..., options={"reset_mask": ended})`), so
+    every `step` is a real transition, the observation it returns is the true last state of a
+    finished episode, and each episode starts from a seed the caller chose and can replay
+    (`call("replay_episode", ...)`, see `ReplayableEpisode`). `async` runs each env in its own
+    subprocess: worth it when one env step costs more than the inter-process round trip.
+    `training` builds env ids as training envs (see `make_env`).
+    """
+    if vector not in ("sync", "async"):
+        raise ConfigError(f"vector must be sync or async, got {vector!r}")
+    factories = [functools.partial(_replayable, env, i, training) for i in range(num_envs)]
+    if vector == "sync":
+        vec: SyncVectorEnv | AsyncVectorEnv = SyncVectorEnv(factories, autoreset_mode=AutoresetMode.DISABLED)
+    else:
+        vec = AsyncVectorEnv(factories, autoreset_mode=AutoresetMode.DISABLED)
+    check_spaces(vec.single_observation_space, vec.single_action_space, _name(env))
+    return vec
+
+
+def _replayable(env: str | EnvFactory, index: int, training: bool) -> gym.Env:
+    # module-level (not a lambda) so that async workers can unpickle it
+    return ReplayableEpisode(make_env(env, training=training) if isinstance(env, str) else env(), index)
+
+
+def _name(env: str | EnvFactory) -> str:
+    return env if isinstance(env, str) else getattr(env, "__name__", "the env")

@@ -1,0 +1,115 @@
+"""Convolutional Q-networks for frames: the Nature CNN (Atari) and the MinAtar CNN (10x10 grids).
+
+Each is a convolutional trunk in front of the MLP `QNetwork`, which holds the fully connected
+layers and the value head (dueling, atoms, noisy), so pixel and vector agents share one head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from dqn_lightning.learner.mlp import QNetwork
+
+NATURE_MIN_FRAME = 36  # the smallest frame side the Nature CNN's three convolutions fit
+
+
+class NatureCNN(nn.Module):
+    """The DQN paper's convolutional Q-network (Mnih et al., 2015) for stacked image frames.
+
+    Three conv layers (32 8x8 stride 4, 64 4x4 stride 2, 64 3x3 stride 1), then fully connected
+    `hidden_sizes` (the paper: one layer of 512), then one output per action (or a dueling head).
+    Sizes come from `obs_shape`, so any frame size the convolutions fit works. uint8 pixels stay
+    uint8 until here (a quarter of the memory in the buffer and on the way to the device) and are
+    scaled to [0, 1] inside `forward`.
+
+    Args:
+        obs_shape: `(channels, height, width)`: stacked frames first (Gymnasium's FrameStackObservation).
+        n_actions: number of discrete actions.
+        hidden_sizes: widths of the fully connected layers after the convolutions.
+        dueling: value and advantage streams, as in `QNetwork`.
+
+    Example:
+        >>> q = NatureCNN((4, 84, 84), n_actions=6)
+        >>> q(torch.zeros(2, 4, 84, 84, dtype=torch.uint8)).shape
+        torch.Size([2, 6])
+    """
+
+    def __init__(
+        self,
+        obs_shape: Sequence[int],
+        n_actions: int,
+        hidden_sizes: Sequence[int] = (512,),
+        dueling: bool = False,
+        atoms: int = 1,
+        noisy: bool = False,
+    ) -> None:
+        super().__init__()
+        channels, height, width = _frame_shape(obs_shape, "NatureCNN", NATURE_MIN_FRAME)
+        self.convs = nn.Sequential(
+            nn.Conv2d(channels, 32, kernel_size=8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, kernel_size=4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, kernel_size=3, stride=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():  # the flattened size, from the frame size
+            features = self.convs(torch.zeros(1, channels, height, width)).shape[1]
+        self.head = QNetwork(features, n_actions, hidden_sizes, dueling=dueling, atoms=atoms, noisy=noisy)
+        self.n_actions = n_actions
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """Q-values `(batch, n_actions)` for frames `(batch, C, H, W)`: uint8 pixels in 0..255, or floats."""
+        return self.head(self.convs(_pixels(obs, self.head.dtype)))
+
+
+class MinAtarCNN(nn.Module):
+    """The MinAtar paper's Q-network (Young & Tian 2019) for small frames such as MinAtar's 10x10.
+
+    One convolution (16 filters 3x3, stride 1, no padding), then fully connected `hidden_sizes`
+    (the paper: one layer of 128), then one output per action (or a dueling head). uint8 frames
+    are scaled by 1/255 inside `forward`, as in `NatureCNN`.
+
+    Example:
+        >>> q = MinAtarCNN((4, 10, 10), n_actions=3)
+        >>> q(torch.zeros(2, 4, 10, 10, dtype=torch.uint8)).shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(
+        self,
+        obs_shape: Sequence[int],
+        n_actions: int,
+        hidden_sizes: Sequence[int] = (128,),
+        dueling: bool = False,
+        atoms: int = 1,
+        noisy: bool = False,
+    ) -> None:
+        super().__init__()
+        channels, height, width = _frame_shape(obs_shape, "MinAtarCNN", 3)
+        self.conv = nn.Conv2d(channels, 16, kernel_size=3, stride=1)
+        self.head = QNetwork(16 * (height - 2) * (width - 2), n_actions, hidden_sizes, dueling, atoms, noisy)
+        self.n_actions = n_actions
+
+    def forward(self, obs: Tensor) -> Tensor:
+        """Q-values `(batch, n_actions)` for frames `(batch, C, H, W)`: uint8 pixels in 0..255, or floats."""
+        return self.head(torch.relu(self.conv(_pixels(obs, self.conv.weight.dtype))).flatten(1))
+
+
+def _frame_shape(obs_shape: Sequence[int], network: str, min_side: int) -> tuple[int, int, int]:
+    """`(channels, height, width)` of `obs_shape`; a ValueError when the network's convolutions can't take it."""
+    if len(obs_shape) != 3:
+        raise ValueError(f"{network} needs (channels, height, width) observations, got shape {tuple(obs_shape)}")
+    channels, height, width = (int(d) for d in obs_shape)
+    if height < min_side or width < min_side:
+        raise ValueError(f"{network} needs frames of at least {min_side}x{min_side}, got {height}x{width}")
+    return channels, height, width
+
+
+def _pixels(obs: Tensor, dtype: torch.dtype) -> Tensor:
+    """Frames in the weights' dtype; uint8 pixels scaled from 0..255 to [0, 1]."""
+    return obs.to(dtype) / 255.0 if obs.dtype == torch.uint8 else obs.to(dtype)

@@ -1,0 +1,133 @@
+"""A Q-network of the user's own: any `nn.Module` mapping observations to Q-values.
+
+It is named by import path and init arguments (LightningCLI's `class_path` / `init_args`), so a
+checkpoint records how to rebuild it and `DQN.load_from_checkpoint` needs nothing else. A module
+passed as an instance is used as is; its checkpoint then needs `q_network=` again to load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from dqn_lightning.errors import ConfigError
+from dqn_lightning.learner.networks import build_q_network
+
+NetworkSpec = dict[str, Any]  # {"class_path": "pkg.module.Class", "init_args": {...} or None}
+
+
+def network_spec(q_network: nn.Module | str | Mapping[str, Any]) -> NetworkSpec:
+    """The `{class_path, init_args}` record of a user network; `init_args` None for an instance."""
+    if isinstance(q_network, nn.Module):
+        cls = type(q_network)
+        return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": None}
+    if isinstance(q_network, str):
+        return {"class_path": q_network, "init_args": {}}
+    if isinstance(q_network, Mapping) and isinstance(q_network.get("class_path"), str):
+        init_args = q_network.get("init_args")
+        return {"class_path": q_network["class_path"], "init_args": None if init_args is None else dict(init_args)}
+    raise ConfigError(
+        f"q_network must be an nn.Module, an import path 'pkg.module.Class' or {{'class_path': ..., 'init_args': "
+        f"{{...}}}}, got {type(q_network).__name__}"
+    )
+
+
+def import_class(path: str) -> type:
+    """The class at `pkg.module.Class` (or `pkg.module:Class`); the working directory is searched too."""
+    module_name, _, name = path.replace(":", ".").rpartition(".")
+    if not module_name:
+        raise ConfigError(f"q_network {path!r} is not an import path: write it as module.ClassName")
+    # `python scripts/train.py` puts scripts/ on the path, not the working directory: search it first,
+    # for this import only
+    sys.path.insert(0, os.getcwd())
+    importlib.invalidate_caches()
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(
+            f"cannot import {module_name} for q_network {path}: {err}; install it or put it on PYTHONPATH"
+        ) from None
+    finally:
+        sys.path.remove(os.getcwd())
+    cls = getattr(module, name, None)
+    if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
+        raise ConfigError(f"q_network {path}: {module_name} has no nn.Module class {name}")
+    return cls
+
+
+def build_user_network(spec: NetworkSpec, obs_shape: Sequence[int], n_actions: int) -> nn.Module:
+    """Instantiates the spec's class and checks it maps `(batch, *obs_shape)` to `(batch, n_actions)`.
+
+    The class gets `obs_shape=` and `n_actions=` when its constructor takes them (so one class
+    fits every env), plus `init_args`.
+    """
+    if spec["init_args"] is None:
+        raise ConfigError(
+            f"this checkpoint's Q-network was passed as an instance of {spec['class_path']}, which it cannot rebuild: "
+            f"pass q_network={spec['class_path'].rpartition('.')[2]}(...) to load_from_checkpoint"
+        )
+    cls = import_class(spec["class_path"])
+    args = dict(spec["init_args"])
+    accepted = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    for key, value in (("obs_shape", tuple(obs_shape)), ("n_actions", n_actions)):
+        if key in accepted or takes_any:
+            args.setdefault(key, value)
+    try:
+        network = cls(**args)
+    except TypeError as err:
+        raise ConfigError(f"cannot build q_network {spec['class_path']}({_shown(args)}): {err}") from None
+    check_q_values(network, obs_shape, n_actions, spec["class_path"])
+    return network
+
+
+def check_q_values(network: nn.Module, obs_shape: Sequence[int], n_actions: int, name: str) -> None:
+    """One-line `ConfigError` unless two zero observations give Q-values `(2, n_actions)`."""
+    with torch.no_grad():
+        try:
+            out = network(torch.zeros(2, *obs_shape))
+        except Exception as err:  # any failure of the forward: one line
+            raise ConfigError(f"q_network {name} fails on observations of shape {tuple(obs_shape)}: {err}") from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, n_actions):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ConfigError(
+            f"q_network {name} maps observations (2, {', '.join(map(str, obs_shape))}) to {shape}; it must give "
+            f"Q-values (batch, n_actions) = (2, {n_actions})"
+        )
+
+
+def _shown(args: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in args.items())
+
+
+def choose_q_network(
+    q_network: nn.Module | str | Mapping[str, Any] | None,
+    obs_shape: Sequence[int],
+    n_actions: int,
+    hidden_sizes: Sequence[int],
+    dueling: bool,
+    network: str,
+    atoms: int = 1,
+    noisy: bool = False,
+) -> tuple[nn.Module, NetworkSpec | None]:
+    """The online Q-network: the user's (with its spec, for the checkpoint) or ours by `network`."""
+    if q_network is None:
+        built = build_q_network(obs_shape, n_actions, hidden_sizes, dueling, network, atoms, noisy)  # type: ignore[arg-type]
+        return built, None
+    if dueling or network != "auto" or noisy or atoms > 1:
+        raise ConfigError(
+            "dueling, noisy, network and the distributional heads shape our own Q-networks: leave them unset "
+            "with q_network (build such a head into your module instead)"
+        )
+    spec = network_spec(q_network)
+    if isinstance(q_network, nn.Module):
+        check_q_values(q_network, obs_shape, n_actions, spec["class_path"])
+        return q_network, spec
+    return build_user_network(spec, obs_shape, n_actions), spec

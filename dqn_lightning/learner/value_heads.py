@@ -1,0 +1,194 @@
+"""Value heads: what the Q-network's outputs mean, and the Bellman target and loss that go with them.
+
+- `ExpectedValue` (DQN): one value per action; TD target and MSE or Huber loss.
+- `Categorical` (C51, Bellemare et al. 2017): a probability per atom of a fixed support; the
+  Bellman-updated distribution projected back onto the support; cross-entropy loss.
+- `Quantile` (QR-DQN, Dabney et al. 2018): N quantile estimates; quantile Huber loss.
+
+Each head maps the network's raw output to Q-values for acting (`q_values`), builds the bootstrap
+target from the next state's outputs (`target`), and gives the loss with a per-sample term that is
+also prioritized replay's priority (`loss`). `categorical_projection` and `quantile_huber_loss`
+are the pure pieces, for tests with hand-made tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dqn_lightning.errors import ConfigError
+from dqn_lightning.learner.td import TD_LOSSES, double_td_target, q_of_actions, td_target
+
+HEADS = ("expected", "c51", "qr")
+
+
+class ValueHead(nn.Module):
+    """The interface: `outputs_per_action` raw values per action, and the three methods below."""
+
+    outputs_per_action = 1
+
+    def q_values(self, out: Tensor) -> Tensor:
+        """Q-values `(batch, n_actions)` from the network's output."""
+        raise NotImplementedError
+
+    def target(
+        self, reward: Tensor, terminated: Tensor, gamma: float | Tensor, next_out: Tensor, next_online: Tensor | None
+    ) -> Tensor:
+        """The bootstrap target per row from the next state's outputs (`next_online`: Double DQN's chooser)."""
+        raise NotImplementedError
+
+    def loss(self, out: Tensor, action: Tensor, target: Tensor, weight: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """(the loss to minimise, Q(s, a) `(batch,)` for logging, the per-sample priority signal `(batch,)`)."""
+        raise NotImplementedError
+
+    def _next_action(self, next_out: Tensor, next_online: Tensor | None) -> Tensor:
+        chooser = next_out if next_online is None else next_online
+        return self.q_values(chooser).argmax(dim=1)
+
+
+class ExpectedValue(ValueHead):
+    """DQN's head: the output is Q itself; `loss` is `mse` or `huber`; the priority is the TD error."""
+
+    def __init__(self, loss: str = "mse") -> None:
+        super().__init__()
+        self.loss_fn = TD_LOSSES[loss]
+
+    def q_values(self, out: Tensor) -> Tensor:
+        return out
+
+    def target(
+        self, reward: Tensor, terminated: Tensor, gamma: float | Tensor, next_out: Tensor, next_online: Tensor | None
+    ) -> Tensor:
+        if next_online is None:
+            return td_target(reward, terminated, next_out, gamma)
+        return double_td_target(reward, terminated, next_out, next_online, gamma)
+
+    def loss(self, out: Tensor, action: Tensor, target: Tensor, weight: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        q_taken = q_of_actions(out, action)
+        # a custom loss_fn without a weight argument still works for uniform replay
+        loss = self.loss_fn(q_taken, target) if weight is None else self.loss_fn(q_taken, target, weight)
+        return loss, q_taken, target - q_taken.detach()
+
+
+class Categorical(ValueHead):
+    """C51: logits over `atoms` values evenly spaced on [v_min, v_max]; Q is the distribution's mean."""
+
+    def __init__(self, atoms: int = 51, v_min: float = -10.0, v_max: float = 10.0) -> None:
+        super().__init__()
+        self.outputs_per_action = atoms
+        self.support: Tensor
+        self.register_buffer("support", torch.linspace(v_min, v_max, atoms), persistent=False)
+
+    def q_values(self, out: Tensor) -> Tensor:
+        return (F.softmax(out, dim=-1) * self.support).sum(dim=-1)
+
+    def target(
+        self, reward: Tensor, terminated: Tensor, gamma: float | Tensor, next_out: Tensor, next_online: Tensor | None
+    ) -> Tensor:
+        picked = self._next_action(next_out, next_online)
+        next_probs = F.softmax(next_out[torch.arange(len(picked), device=picked.device), picked], dim=-1)
+        return categorical_projection(next_probs, reward, terminated, gamma, self.support)
+
+    def loss(self, out: Tensor, action: Tensor, target: Tensor, weight: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        logits = out[torch.arange(len(action), device=action.device), action.long()]
+        per_sample = -(target * F.log_softmax(logits, dim=-1)).sum(dim=-1)
+        loss = per_sample.mean() if weight is None else (weight * per_sample).mean()
+        q_taken = (F.softmax(logits.detach(), dim=-1) * self.support).sum(dim=-1)
+        return loss, q_taken, per_sample.detach()
+
+
+class Quantile(ValueHead):
+    """QR-DQN: `quantiles` estimates at the midpoints `tau_i = (2i + 1) / 2N`; Q is their mean."""
+
+    def __init__(self, quantiles: int = 200, kappa: float = 1.0) -> None:
+        super().__init__()
+        self.outputs_per_action = quantiles
+        self.kappa = kappa
+        self.tau: Tensor
+        self.register_buffer("tau", (2 * torch.arange(quantiles) + 1) / (2.0 * quantiles), persistent=False)
+
+    def q_values(self, out: Tensor) -> Tensor:
+        return out.mean(dim=-1)
+
+    def target(
+        self, reward: Tensor, terminated: Tensor, gamma: float | Tensor, next_out: Tensor, next_online: Tensor | None
+    ) -> Tensor:
+        picked = self._next_action(next_out, next_online)
+        next_quantiles = next_out[torch.arange(len(picked), device=picked.device), picked]
+        return _rows(reward) + _rows(gamma) * (1.0 - _rows(terminated)) * next_quantiles
+
+    def loss(self, out: Tensor, action: Tensor, target: Tensor, weight: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        quantiles = out[torch.arange(len(action), device=action.device), action.long()]
+        per_sample = quantile_huber_loss(quantiles, target, self.tau, self.kappa)
+        loss = per_sample.mean() if weight is None else (weight * per_sample).mean()
+        return loss, quantiles.detach().mean(dim=-1), per_sample.detach()
+
+
+def categorical_projection(
+    next_probs: Tensor, reward: Tensor, terminated: Tensor, gamma: float | Tensor, support: Tensor
+) -> Tensor:
+    """Projects the distribution of `r + gamma * (1 - terminated) * Z'` onto `support`: `(batch, atoms)`.
+
+    `next_probs` `(batch, atoms)` are Z' probabilities on `support` (evenly spaced); shifted atoms
+    outside `[support[0], support[-1]]` are clipped to the ends; each shifted atom's mass is split
+    between its two neighbours in proportion to closeness (all of it when it lands on an atom), so
+    every row still sums to 1. n-step rows pass their `gamma ** k` as `gamma` `(batch,)`.
+    """
+    v_min, v_max = float(support[0]), float(support[-1])
+    delta = (v_max - v_min) / (len(support) - 1)
+    shifted = _rows(reward) + _rows(gamma) * (1.0 - _rows(terminated)) * support
+    position = (shifted.clamp(v_min, v_max) - v_min) / delta  # fractional atom index in [0, atoms - 1]
+    lower, upper = position.floor(), position.ceil()
+    lower_mass = next_probs * (upper - position)
+    upper_mass = next_probs * (position - lower)
+    lower_mass = torch.where(upper == lower, next_probs, lower_mass)  # on an atom: all of it there
+    projected = torch.zeros_like(next_probs)
+    projected.scatter_add_(1, lower.long(), lower_mass)
+    projected.scatter_add_(1, upper.long(), upper_mass)
+    return projected
+
+
+def quantile_huber_loss(quantiles: Tensor, target: Tensor, tau: Tensor, kappa: float = 1.0) -> Tensor:
+    """QR-DQN's loss per sample `(batch,)`: sum over the N predicted quantiles of the mean over targets.
+
+    `quantiles` `(batch, N)` at fractions `tau` `(N,)`, `target` `(batch, M)` samples of the target
+    distribution. For `u = target_j - quantile_i`: `|tau_i - 1{u < 0}| * huber_kappa(u) / kappa`.
+    """
+    u = target.detach().unsqueeze(1) - quantiles.unsqueeze(2)  # (batch, N, M)
+    huber = torch.where(u.abs() <= kappa, 0.5 * u.pow(2), kappa * (u.abs() - 0.5 * kappa))
+    weight = (tau.view(1, -1, 1) - (u.detach() < 0).to(u.dtype)).abs()
+    return (weight * huber / kappa).mean(dim=2).sum(dim=1)
+
+
+def _rows(value: float | Tensor) -> Any:
+    """A per-row value as a column `(batch, 1)` that broadcasts over atoms (floats pass through)."""
+    if isinstance(value, Tensor):
+        return value.reshape(-1, 1).to(value.dtype if value.is_floating_point() else torch.float32)
+    return value
+
+
+def build_value_head(spec: str | Mapping[str, Any] | None, loss: str = "mse") -> ValueHead:
+    """The head a spec names: `expected` (None), or `{"kind": "c51", "atoms", "v_min", "v_max"}` /
+    `{"kind": "qr", "quantiles"}`. Impossible settings are a one-line `ConfigError`."""
+    options: dict[str, Any] = {"kind": spec} if isinstance(spec, str) or spec is None else dict(spec)
+    kind = options.pop("kind", None) or "expected"
+    if kind == "expected":
+        return ExpectedValue(loss)
+    if kind == "c51":
+        atoms = int(options.get("atoms", 51))
+        v_min, v_max = float(options.get("v_min", -10)), float(options.get("v_max", 10))
+        if atoms < 2:
+            raise ConfigError(f"C51 needs at least 2 atoms, got --atoms {atoms}")
+        if not v_min < v_max:
+            raise ConfigError(f"C51's support needs --v-min below --v-max, got {v_min} and {v_max}")
+        return Categorical(atoms, v_min, v_max)
+    if kind == "qr":
+        quantiles = int(options.get("quantiles", 200))
+        if quantiles < 1:
+            raise ConfigError(f"QR-DQN needs at least 1 quantile, got --quantiles {quantiles}")
+        return Quantile(quantiles)
+    raise ConfigError(f"unknown value head {kind!r}; choose one of {', '.join(HEADS)}")

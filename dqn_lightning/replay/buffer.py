@@ -1,0 +1,284 @@
+"""Replay memory: a fixed-capacity ring of transitions in preallocated NumPy arrays, with n-step returns."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike, DTypeLike
+from torch import Tensor
+
+from dqn_lightning.errors import ConfigError
+from dqn_lightning.replay.obs_store import FrameStore, PairStore
+
+
+class ReplayBatch(NamedTuple):
+    """A batch of transitions as CPU tensors; Lightning moves it to the module's device.
+
+    Shapes below are for one batch; `ReplayDataset` may stack several along a leading axis.
+    """
+
+    obs: Tensor  # (batch, *obs_shape), dtype of the observation space
+    action: Tensor  # (batch,) int64
+    reward: Tensor  # (batch,) float32
+    next_obs: Tensor  # (batch, *obs_shape)
+    terminated: Tensor  # (batch,) float32, 1.0 where the episode really ended (not a time-limit cut)
+    # (batch,) float32: rewards summed in `reward`, so the bootstrap is discounted by gamma**steps;
+    # None means 1 for every row (1-step returns)
+    steps: Tensor | None = None
+    weight: Tensor | None = None  # (batch,) float32 importance-sampling weights (prioritized replay)
+    slot: Tensor | None = None  # (batch,) int64 buffer slots, for priority updates (prioritized replay)
+
+
+class ReplayBuffer:
+    """Ring buffer of transitions, written by the env loop and read by the dataset.
+
+    `terminated` cuts the bootstrap; a time-limit truncation is not a terminal state, so its
+    transition keeps bootstrapping from `next_obs` (see `td.td_target`). Both end an episode,
+    which is where an n-step return stops summing rewards.
+
+    n-step returns are computed when sampling, from the 1-step transitions stored: for a
+    transition at time t the batch holds `r_t + gamma r_{t+1} + ... + gamma^(k-1) r_{t+k-1}`,
+    the `next_obs` and `terminated` of step t+k-1, and `steps = k`, where k = n, or less when
+    the episode ended (terminated or truncated) or the newest stored step came first. Nothing is
+    held back outside the buffer, so a saved buffer resumes exactly.
+
+    `add` takes one transition per env of a vector env, always in env order, so the next step
+    of the same env sits `num_envs` slots later in the ring.
+
+    Args:
+        capacity: maximum number of transitions; the oldest are overwritten first.
+        obs_shape: shape of one observation.
+        obs_dtype: dtype of observations as the env returns them (float32 for CartPole).
+        seed: seed of the sampler's own random generator (reproducible batches).
+        n_step: rewards summed per sampled transition (1: plain 1-step Q-learning).
+        gamma: discount inside the n-step sum (the learner's gamma); unused when n_step is 1.
+        num_envs: transitions per `add` call (envs of the vector env); used by n-step sampling.
+        store_frames: keep each frame of frame-stacked image observations `(K, H, W)` once
+            (`FrameStore`: Atari) instead of whole `obs` and `next_obs` stacks (`PairStore`).
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: DTypeLike = np.float32,
+        seed: int | None = None,
+        *,
+        n_step: int = 1,
+        gamma: float = 0.99,
+        num_envs: int = 1,
+        store_frames: bool = False,
+    ) -> None:
+        if capacity < 1:
+            raise ConfigError(f"replay buffer capacity must be >= 1, got {capacity}")
+        if n_step < 1 or num_envs < 1:
+            raise ConfigError(f"n_step and num_envs must be >= 1, got {n_step} and {num_envs}")
+        if not 0.0 <= gamma <= 1.0:
+            raise ConfigError(f"gamma must be in [0, 1], got {gamma}")
+        if n_step > 1 and capacity < n_step * num_envs:
+            raise ConfigError(f"capacity {capacity} cannot hold {n_step} steps of {num_envs} envs: raise it")
+        self.capacity = capacity
+        self.n_step, self.gamma, self.num_envs = n_step, gamma, num_envs
+        self.obs_shape, self.obs_dtype = tuple(obs_shape), np.dtype(obs_dtype)
+        self.store: PairStore | FrameStore = (
+            FrameStore(capacity, self.obs_shape, obs_dtype, num_envs)
+            if store_frames
+            else PairStore(capacity, self.obs_shape, obs_dtype)
+        )
+        self.action = np.zeros(capacity, dtype=np.int64)
+        self.reward = np.zeros(capacity, dtype=np.float32)
+        self.terminated = np.zeros(capacity, dtype=np.float32)
+        self.episode_end = np.zeros(capacity, dtype=bool)  # terminated or truncated
+        self.pos = 0  # next slot to write
+        self.size = 0
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def obs(self) -> np.ndarray:
+        """Stored observations `(capacity, *obs_shape)`, slot by slot (pair storage only)."""
+        return self._pairs().obs
+
+    @property
+    def next_obs(self) -> np.ndarray:
+        """Stored next observations `(capacity, *obs_shape)` (pair storage only)."""
+        return self._pairs().next_obs
+
+    @property
+    def env_ordered(self) -> bool:
+        """Whether each `add` must hold one transition per env in env order: n-step windows and
+        frame stacks find an env's neighbouring steps `num_envs` slots away."""
+        return self.n_step > 1 or isinstance(self.store, FrameStore)
+
+    def _pairs(self) -> PairStore:
+        if not isinstance(self.store, PairStore):
+            raise AttributeError("this buffer keeps frames, not obs arrays: read transitions with gather(slots)")
+        return self.store
+
+    def add(
+        self,
+        obs: ArrayLike,
+        action: ArrayLike,
+        reward: ArrayLike,
+        next_obs: ArrayLike,
+        terminated: ArrayLike,
+        truncated: ArrayLike | None = None,
+    ) -> None:
+        """Copies in `n` transitions given as arrays with a leading axis of length `n`.
+
+        `truncated` (default: none) marks time-limit cuts: they bootstrap, but end the n-step sum.
+        """
+        action = np.asarray(action)
+        n = action.shape[0]
+        if self.env_ordered and n != self.num_envs:
+            raise ValueError(
+                f"n-step sampling and frame storage need one transition per env in each add: got {n}, "
+                f"num_envs={self.num_envs}"
+            )
+        idx = (
+            (self.pos + np.arange(n)) % self.capacity if self.pos + n > self.capacity else slice(self.pos, self.pos + n)
+        )
+        continues = None
+        if isinstance(self.store, FrameStore) and self.size >= n:  # each env's previous step sits n slots back
+            continues = ~self.episode_end[(self.pos - n + np.arange(n)) % self.capacity]
+        self.store.write(idx, obs, next_obs, continues)
+        self.action[idx] = action
+        self.reward[idx] = reward
+        self.terminated[idx] = terminated
+        self.episode_end[idx] = np.asarray(terminated, dtype=bool) | (
+            np.asarray(truncated, dtype=bool) if truncated is not None else False
+        )
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int, num_batches: int | None = None) -> ReplayBatch:
+        """Draws `batch_size` distinct stored transitions uniformly at random.
+
+        With `num_batches`, draws that many independent batches at once, stacked on a leading
+        axis: tensors are `(num_batches, batch_size, ...)`. Transitions are distinct within a
+        batch, not across batches.
+        """
+        count, offset = self._sampleable()
+        if batch_size > count:
+            raise ValueError(
+                f"cannot sample {batch_size} distinct transitions from a replay buffer holding {count}: "
+                "fill it first (EnvLoop's learning_starts) or ask for a smaller batch"
+            )
+        if num_batches is None:
+            idx = self.rng.choice(count, size=batch_size, replace=False)
+        else:
+            idx = np.stack([self.rng.choice(count, size=batch_size, replace=False) for _ in range(num_batches)])
+        return self.gather((idx + offset) % self.capacity if offset else idx)
+
+    def _sampleable(self) -> tuple[int, int]:
+        """How many slots may be drawn, and the first of them (they run on from it round the ring)."""
+        if self.size < self.capacity or not self.store.excluded:
+            return self.size, 0
+        return self.size - self.store.excluded, self.pos + self.store.excluded
+
+    def gather(self, idx: np.ndarray) -> ReplayBatch:
+        """The (n-step) transitions starting at slots `idx` (any shape), as a batch of that shape."""
+        if self.n_step == 1:
+            return ReplayBatch(
+                obs=torch.from_numpy(self.store.get_obs(idx)),
+                action=torch.from_numpy(self.action[idx]),
+                reward=torch.from_numpy(self.reward[idx]),
+                next_obs=torch.from_numpy(self.store.get_next_obs(idx)),
+                terminated=torch.from_numpy(self.terminated[idx]),
+            )
+        last, reward, steps = self._n_step_window(idx)
+        return ReplayBatch(
+            obs=torch.from_numpy(self.store.get_obs(idx)),
+            action=torch.from_numpy(self.action[idx]),
+            reward=torch.from_numpy(reward),
+            next_obs=torch.from_numpy(self.store.get_next_obs(last)),
+            terminated=torch.from_numpy(self.terminated[last]),
+            steps=torch.from_numpy(steps),
+        )
+
+    def _n_step_window(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each start slot: the slot of its window's last step, the discounted reward sum, and k.
+
+        One pass per look-ahead step (n - 1 of them), each over the whole batch.
+        """
+        stride = self.num_envs
+        newer = (self.pos - 1 - idx) % self.capacity  # slots written after idx (same env or not)
+        last = idx.copy()
+        reward = self.reward[idx].astype(np.float64)
+        steps = np.ones(idx.shape, dtype=np.float32)
+        going = ~self.episode_end[idx]
+        for k in range(1, self.n_step):
+            going &= newer >= k * stride  # step t+k stored yet?
+            nxt = (idx + k * stride) % self.capacity
+            reward += np.where(going, self.gamma**k * self.reward[nxt], 0.0)
+            last = np.where(going, nxt, last)
+            steps += going
+            going &= ~self.episode_end[nxt]
+        return last, reward.astype(np.float32), steps
+
+    def state_dict(self) -> dict[str, Any]:
+        """Ring position and sampler RNG state (not the arrays: those are large and saved separately)."""
+        return {"pos": self.pos, "size": self.size, "rng": self.rng.bit_generator.state}
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The per-transition arrays, by name (what `save` writes and `nbytes` counts)."""
+        return {
+            **self.store.slot_arrays(),
+            "action": self.action,
+            "reward": self.reward,
+            "terminated": self.terminated,
+            "episode_end": self.episode_end,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.pos, self.size = int(state["pos"]), int(state["size"])
+        self.rng.bit_generator.state = state["rng"]
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the stored transitions, in bytes."""
+        extra = self.store.starts_nbytes if isinstance(self.store, FrameStore) else 0
+        return sum(a.nbytes for a in self._arrays().values()) + extra
+
+    def save(self, path: str | Path) -> None:
+        """Writes the stored transitions to an `.npz` file, atomically (temp file, then rename).
+
+        Plain arrays only (loadable with `allow_pickle=False`), so a crash mid-save leaves the
+        previous file intact and loading the file can never run code.
+        """
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        n = self.size
+        with open(tmp, "wb") as f:
+            arrays: dict[str, Any] = {key: a[:n] for key, a in self._arrays().items()}
+            arrays.update(self.store.extra_arrays())
+            np.savez(f, pos=np.int64(self.pos), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def load(self, path: str | Path) -> None:
+        """Reads transitions written by `save` into this buffer (same capacity and observation shape)."""
+        targets = self._arrays()
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in [*targets, *self.store.extra_arrays(), "pos"]}
+        except (OSError, ValueError, KeyError, EOFError) as err:
+            raise ValueError(f"{path} is not a readable replay buffer file ({err})") from None
+        n = arrays["action"].shape[0]
+        for key, target in targets.items():
+            if n > self.capacity or arrays[key].shape != (n, *target.shape[1:]):
+                raise ValueError(
+                    f"{path} holds {key} of shape {arrays[key].shape}; this buffer takes up to "
+                    f"{self.capacity} rows of shape {target.shape[1:]} (same capacity and observation shape)"
+                )
+        for key, target in targets.items():
+            target[:n] = arrays[key]
+        self.store.load_extra(arrays)
+        self.size, self.pos = n, int(arrays["pos"])

@@ -1,0 +1,93 @@
+"""The replay buffer's files beside the checkpoints, so that a resumed run continues exactly."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import pytorch_lightning as pl
+
+from dqn_lightning.checkpoint_paths import checkpoint_dir
+from dqn_lightning.errors import ConfigError
+from dqn_lightning.replay.buffer import ReplayBuffer
+
+DEFAULT_LIMIT_BYTES = 1 << 30  # save_buffer="auto" saves buffers up to 1 GiB
+
+
+class ReplayFiles:
+    """Writes `replay-envstepN[-rankR].npz` beside each checkpoint and reads it back on resume.
+
+    A checkpoint names its replay file (`file_name`); checkpoints saved at one env step (last and
+    best) share one file, and files no checkpoint names any more are deleted.
+
+    Args:
+        buffer: the replay buffer to save and restore.
+        mode: `always`, `never`, or `auto`: only when the buffer holds at most `limit_bytes`.
+        limit_bytes: size limit for `auto`.
+    """
+
+    def __init__(
+        self,
+        buffer: ReplayBuffer,
+        mode: Literal["auto", "always", "never"] = "auto",
+        limit_bytes: int = DEFAULT_LIMIT_BYTES,
+    ) -> None:
+        if mode not in ("auto", "always", "never"):
+            raise ConfigError(f"save_buffer must be auto, always or never, got {mode!r}")
+        self.buffer, self.mode, self.limit_bytes = buffer, mode, limit_bytes
+
+    @property
+    def enabled(self) -> bool:
+        """Whether checkpoints carry the buffer."""
+        return self.mode == "always" or (self.mode == "auto" and self.buffer.nbytes <= self.limit_bytes)
+
+    def file_name(self, env_steps: int, rank: int) -> str | None:
+        """The replay file a checkpoint at `env_steps` names (None when buffers are not saved)."""
+        if not self.enabled:
+            return None
+        return f"replay-envstep{env_steps}" + (f"-rank{rank}" if rank > 0 else "") + ".npz"
+
+    def save(self, trainer: pl.Trainer, env_steps: int, rank: int) -> None:
+        """Writes this rank's buffer for a checkpoint being saved now (every DDP rank writes its own)."""
+        name = self.file_name(env_steps, rank)
+        if name is None:
+            return
+        folder = checkpoint_dir(trainer)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        if not path.exists():  # last.ckpt and best-*.ckpt saved at one env step share one file
+            self.buffer.save(path)
+            prune_replay_files(folder, keep=path)
+
+    def load(self, trainer: pl.Trainer, name: str | None) -> bool:
+        """Reads the replay file a resumed checkpoint names; False, with the buffer emptied, if it is gone."""
+        path = find_replay_file(trainer, name)
+        if path is None:
+            self.buffer.pos = self.buffer.size = 0
+            return False
+        try:
+            self.buffer.load(path)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        return True
+
+
+def find_replay_file(trainer: pl.Trainer, name: str | None) -> Path | None:
+    """The replay file `name` saved beside the checkpoint being resumed (or in this run's folder), if it exists."""
+    if name is None:
+        return None
+    folders = ([Path(trainer.ckpt_path).parent] if trainer.ckpt_path else []) + [checkpoint_dir(trainer)]
+    return next((folder / name for folder in folders if (folder / name).is_file()), None)
+
+
+def prune_replay_files(folder: Path, keep: Path) -> None:
+    """Deletes replay files that no checkpoint in `folder` names by env step, except `keep`.
+
+    Checkpoints other than last.ckpt carry their env step in the file name (envstepN).
+    """
+    wanted = {int(m.group(1)) for p in folder.glob("*.ckpt") if (m := re.search(r"envstep(\d+)", p.name))}
+    for path in folder.glob("replay-envstep*.npz"):
+        match = re.search(r"envstep(\d+)", path.name)
+        if path != keep and match and int(match.group(1)) not in wanted:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,245 @@
+"""The run assembled from one `TrainConfig`: module, buffer, env loop, loggers and Trainer.
+
+Every script, the tuner, the benchmarks and the tests build a run here, so a user who
+`pip install`s the package builds it the same way:
+
+    >>> from dqn_lightning.run import parse_config, train
+    >>> summary = train(parse_config(["--total-timesteps", "2000"]))  # doctest: +SKIP
+
+`build` returns the parts without fitting, for people who want to change one before `trainer.fit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import Logger
+from pytorch_lightning.utilities import rank_zero_only
+from torch.utils.data import DataLoader
+
+from dqn_lightning.acting.atari import is_atari
+from dqn_lightning.acting.env_loop import EnvLoop
+from dqn_lightning.acting.envs import EnvSpaces, env_spaces
+from dqn_lightning.callbacks.checkpointing import (
+    AtomicCheckpointIO,
+    BestAndLastCheckpoint,
+    PeriodicCheckpoint,
+    check_logdir,
+)
+from dqn_lightning.callbacks.progress import EpisodeProgressBar, quiet_lightning_messages
+from dqn_lightning.callbacks.stopping import GracefulInterrupt
+from dqn_lightning.callbacks.video import EvalVideo
+from dqn_lightning.errors import TrainingInterrupted, exit_code
+from dqn_lightning.learner.module import DQN
+from dqn_lightning.replay.buffer import ReplayBuffer
+from dqn_lightning.replay.dataset import replay_dataloader
+from dqn_lightning.replay.prioritized import PrioritizedReplayBuffer
+from dqn_lightning.run.config import parse_settings, run_dir_of, save_run_config
+from dqn_lightning.run.loggers import build_loggers, finish_trackers, log_settings, write_trackers
+from dqn_lightning.run.summary import format_summary, run_summary, write_summary
+from dqn_lightning.run.train_config import TrainConfig
+
+
+@dataclass
+class Run:
+    """The parts of one training run, wired together and ready for `fit`."""
+
+    config: TrainConfig
+    model: DQN
+    buffer: ReplayBuffer
+    env_loop: EnvLoop
+    checkpoint: BestAndLastCheckpoint
+    interrupt: GracefulInterrupt
+    loggers: list[Logger]
+    trainer: pl.Trainer
+    dataloader: DataLoader
+
+    def fit(self) -> dict[str, Any]:
+        """Trains to the budget and returns the summary (rank 0 also prints it and writes summary.json)."""
+        config, trainer = self.config, self.trainer
+        start = time.perf_counter()
+        try:
+            trainer.fit(self.model, train_dataloaders=self.dataloader, ckpt_path=config.resume)
+            finish_trackers(self.loggers)
+            summary = run_summary(trainer, self.model, self.env_loop, self.checkpoint, time.perf_counter() - start)
+        finally:
+            # Lightning leaves the DDP process group up, also after a fault; left to the interpreter's
+            # exit, gloo's threads now and then abort the process ("terminate called without an active
+            # exception", exit status 134 in place of the run's own)
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.destroy_process_group()
+        if trainer.is_global_zero:
+            path = write_summary(summary, summary["log_dir"] or config.logdir)
+            print(f"\nSummary ({path}):\n{format_summary(summary)}")
+        if self.interrupt.checkpoint is not None:
+            raise TrainingInterrupted(
+                f"stopped by {self.interrupt.signal_name} at env step {self.env_loop.env_steps}; "
+                f"saved {self.interrupt.checkpoint}: continue with --resume last"
+            )
+        return summary
+
+
+def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
+    """Builds every part of the run `config` describes; `callbacks` are added to the Trainer's.
+
+    Seeds everything first, so two builds from one config train identically on one machine.
+    """
+    if not config.verbose:
+        quiet_lightning_messages()
+    if config.torch_threads is not None:
+        torch.set_num_threads(config.torch_threads)
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    spaces = env_spaces(config.env)
+    loggers = build_loggers(
+        config.logger,
+        config.logdir,
+        config.env,
+        run_dir=run_dir_of(config.resume) if config.resume is not None else None,  # the same run directory
+        tracking_uri=config.mlflow_tracking_uri,
+        project=config.project,
+    )
+    model = build_module(config, spaces)
+    buffer = build_buffer(config, spaces)
+    env_loop = build_env_loop(config, buffer)
+    # fail before any work when the run could not save its results: two replay files (best and
+    # last) when they are saved, plus checkpoints and event files
+    check_logdir(
+        run_dir_of(config.resume).parent.parent if config.resume else config.logdir,
+        need_bytes=(2 * buffer.nbytes if env_loop.replay_files.enabled else 0) + (64 << 20),
+    )
+    checkpoint = BestAndLastCheckpoint()
+    interrupt = GracefulInterrupt()
+    trainer = pl.Trainer(
+        accelerator=config.accelerator,
+        devices=config.devices,
+        strategy=config.strategy,
+        num_nodes=config.num_nodes,
+        precision=config.precision,  # type: ignore[arg-type]
+        max_epochs=-1,  # one endless epoch; EnvLoop stops the run at its budget
+        max_steps=config.max_steps,
+        max_time=config.max_time,
+        # evaluation is Lightning's validation loop, every eval_interval env steps (set below for DDP)
+        val_check_interval=max(1, config.eval_interval // (config.train_freq * config.num_envs)),
+        check_val_every_n_epoch=None,
+        limit_val_batches=None if config.eval_episodes > 0 else 0,
+        num_sanity_val_steps=0,
+        logger=loggers,
+        enable_progress_bar=not config.quiet,
+        enable_model_summary=config.verbose,
+        callbacks=[env_loop, checkpoint, interrupt]
+        + ([] if config.quiet else [EpisodeProgressBar()])
+        + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else [])
+        + ([EvalVideo()] if config.eval_video else [])
+        + list(callbacks),
+        plugins=[AtomicCheckpointIO()],
+    )
+    # intervals in env steps -> training batches; under DDP each batch steps the envs of every rank
+    env_steps_per_batch = config.train_freq * config.num_envs * trainer.world_size
+    trainer.val_check_interval = max(1, config.eval_interval // env_steps_per_batch)
+    # set after construction because world_size is the strategy's; Lightning keeps it as a plain attribute
+    trainer.log_every_n_steps = max(1, 1_000 // env_steps_per_batch)  # type: ignore[attr-defined]
+    log_settings(loggers, dataclasses.asdict(config), config.resume)
+    if trainer.is_global_zero:
+        if config.resume is None:
+            save_run_config(config, loggers[0].log_dir)  # type: ignore[arg-type]  # a local logger's folder
+        write_trackers(loggers, loggers[0].log_dir)  # type: ignore[arg-type]
+    dataloader = replay_dataloader(buffer, config.batch_size, config.gradient_steps)
+    return Run(config, model, buffer, env_loop, checkpoint, interrupt, loggers, trainer, dataloader)
+
+
+def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, Any]:
+    """Builds and trains one run; returns its summary (also written as summary.json)."""
+    return build(config, callbacks).fit()
+
+
+def main(argv: list[str] | None = None, prog: str = "train.py") -> int:
+    """The command line: parse flags (and presets), train, and return the exit status (2: bad input)."""
+
+    def run() -> None:
+        config, origin = parse_settings(argv)
+        rank_zero_only(print)(origin, flush=True)  # once, not once per DDP process
+        train(config)
+
+    return exit_code(prog, run)
+
+
+def build_module(config: TrainConfig, spaces: EnvSpaces) -> DQN:
+    """The learner the settings ask for, sized for the env's spaces."""
+    return DQN(
+        obs_shape=spaces.obs_shape,
+        n_actions=spaces.n_actions,
+        hidden_sizes=config.hidden_sizes,
+        lr=config.lr,
+        gamma=config.gamma,
+        target_update_interval=config.target_update_interval,
+        env_id=config.env,
+        eval_episodes=config.eval_episodes,
+        eval_seed=config.seed,
+        double=config.double,
+        dueling=config.dueling,
+        loss=config.loss,
+        max_grad_norm=config.max_grad_norm,
+        tau=config.tau,
+        network=config.network,
+        optimizer=config.optimizer,
+        optimizer_options=config.optimizer_options(),
+        value_head=config.value_head(),
+        noisy=config.noisy,
+        q_network=None
+        if config.q_network is None
+        else {"class_path": config.q_network, "init_args": config.q_network_args or {}},
+    )
+
+
+def build_buffer(config: TrainConfig, spaces: EnvSpaces) -> ReplayBuffer:
+    """The replay buffer the settings ask for: uniform or prioritized, 1-step or n-step."""
+    common: dict[str, Any] = {
+        "n_step": config.n_step,
+        "gamma": config.gamma,
+        "num_envs": config.num_envs,
+        # Atari's frame stacks share frames: keep each one once (0.7 GB per 100k transitions, not 5.6)
+        "store_frames": is_atari(config.env),
+    }
+    if not config.prioritized:
+        return ReplayBuffer(config.buffer_size, spaces.obs_shape, spaces.obs_dtype, seed=config.seed, **common)
+    per: dict[str, Any] = {
+        "alpha": config.per_alpha,
+        "beta_start": config.per_beta_start,
+        "eps": config.per_eps,
+        # beta reaches 1 at the end of the step budget (or after 100k steps with an episode budget)
+        "beta_steps": config.total_timesteps or 100_000,
+    }
+    return PrioritizedReplayBuffer(
+        config.buffer_size,
+        spaces.obs_shape,
+        spaces.obs_dtype,
+        seed=config.seed,
+        **{k: v for k, v in per.items() if v is not None},
+        **common,
+    )
+
+
+def build_env_loop(config: TrainConfig, buffer: ReplayBuffer) -> EnvLoop:
+    """The env-stepping callback that fills `buffer` as the settings say."""
+    return EnvLoop(
+        config.env,
+        buffer,
+        total_timesteps=config.total_timesteps,
+        max_episodes=config.max_episodes,
+        learning_starts=config.learning_starts,
+        train_freq=config.train_freq,
+        num_envs=config.num_envs,
+        vector=config.vector,
+        eps_start=config.eps_start,
+        eps_end=config.eps_end,
+        exploration_fraction=config.exploration_fraction,
+        exploration_steps=config.exploration_steps,
+        seed=config.seed,
+        save_buffer=config.save_buffer,
+    )

@@ -1,0 +1,243 @@
+"""The training run's settings: one typed dataclass, whose field docstrings are the CLI's help."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from dqn_lightning.errors import ConfigError
+from dqn_lightning.run.cli import flag
+from dqn_lightning.run.loggers import check_loggers
+
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true")
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs."""
+
+    preset: str = "cartpole"
+    """Preset the settings start from (dqn_lightning/run/presets/); none: the defaults below."""
+    env: str = "CartPole-v1"
+    """Gymnasium env id (discrete actions, Box observations)."""
+    total_timesteps: int | None = 50_000
+    """Env-step budget over all envs (null: stop on --max-episodes only)."""
+    max_episodes: int | None = None
+    """Episode budget, like the tutorial's 200 games (null: no episode limit)."""
+    seed: int = 0
+    """Seeds Lightning, the envs, exploration and the replay sampler."""
+    lr: float = 1e-3
+    """Learning rate."""
+    gamma: float = 0.99
+    """Discount factor."""
+    batch_size: int = 64
+    """Transitions per gradient step."""
+    buffer_size: int = 50_000
+    """Replay buffer capacity in transitions."""
+    learning_starts: int = 1_000
+    """Random-policy env steps that fill the buffer before learning."""
+    train_freq: int = 1
+    """Env steps (of every env) per training step."""
+    num_envs: int = 1
+    """Envs stepped together in a Gymnasium SyncVectorEnv; each step adds num_envs transitions."""
+    gradient_steps: int = 1
+    """Gradient steps per training step."""
+    target_update_interval: int = 500
+    """Gradient steps between target-network copies (0: no target network)."""
+    eps_start: float = 1.0
+    """Initial exploration rate."""
+    eps_end: float = 0.05
+    """Final exploration rate."""
+    exploration_fraction: float = 0.1
+    """Fraction of --total-timesteps over which epsilon decays linearly."""
+    exploration_steps: int | None = None
+    """Epsilon decay length in env steps (overrides --exploration-fraction)."""
+    hidden_sizes: tuple[int, ...] = (128, 128)
+    """Hidden layer widths of the Q-network (for images: after the convolutions), e.g. [256, 256]."""
+    network: Literal["auto", "mlp", "nature-cnn", "minatar-cnn"] = "auto"
+    """Q-network; auto: the Nature CNN for frames of 36x36 or more, the MinAtar CNN for smaller ones, else mlp."""
+    q_network: str | None = None
+    """Your own Q-network class, by import path (pkg.module.Class; the working directory is searched): an
+    nn.Module mapping observations to Q-values, given obs_shape= and n_actions= if its constructor takes them."""
+    q_network_args: dict[str, Any] | None = None
+    """Further constructor arguments of --q-network, as inline YAML: '{width: 256}'."""
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    """Optimizer (torch's Adam or RMSprop)."""
+    optimizer_eps: float | None = None
+    """The optimizer's eps (null: torch's default, 1e-8)."""
+    rmsprop_alpha: float | None = None
+    """RMSprop's smoothing constant (needs --optimizer rmsprop; null: torch's 0.99)."""
+    rmsprop_centered: bool | None = None
+    """Centred RMSprop, as in the DQN and MinAtar papers (needs --optimizer rmsprop; null: torch's false)."""
+    double: bool = False
+    """Double DQN: the online network picks the next action, the target network values it."""
+    dueling: bool = False
+    """Dueling head: Q = V + A - mean(A)."""
+    loss: Literal["mse", "huber"] = "mse"
+    """TD loss."""
+    max_grad_norm: float | None = None
+    """Clip each update's gradient norm to this (null: no clipping)."""
+    tau: float = 1.0
+    """Target update weight: 1.0 hard copy, below 1 a soft (Polyak) update every --target-update-interval."""
+    n_step: int = 1
+    """n-step returns: rewards summed per target before bootstrapping with gamma^n (1: plain DQN)."""
+    prioritized: bool = False
+    """Prioritized experience replay (proportional, sum tree)."""
+    rainbow: bool = False
+    """Rainbow (Hessel et al. 2018): turns on --double --dueling --n-step 3 --prioritized (--per-alpha 0.5)
+    --distributional c51 --noisy; any of them given as well still wins."""
+    distributional: Literal["none", "c51", "qr"] = "none"
+    """Distributional value head: c51 (categorical, cross-entropy) or qr (quantiles, quantile Huber loss)."""
+    atoms: int | None = None
+    """C51's atoms (needs --distributional c51; null: 51)."""
+    v_min: float | None = None
+    """C51's lowest return on its support (needs --distributional c51; null: -10)."""
+    v_max: float | None = None
+    """C51's highest return on its support (needs --distributional c51; null: 10)."""
+    quantiles: int | None = None
+    """QR-DQN's quantiles (needs --distributional qr; null: 200)."""
+    noisy: bool = False
+    """Noisy nets (factorised Gaussian, sigma0 0.5) explore instead of epsilon, which is 0 unless you set it."""
+    per_alpha: float | None = None
+    """Prioritization exponent (needs --prioritized; null: 0.6)."""
+    per_beta_start: float | None = None
+    """Initial importance-sampling exponent, annealed to 1 over --total-timesteps (needs --prioritized; null: 0.4)."""
+    per_eps: float | None = None
+    """Added to |TD error| to form a priority (needs --prioritized; null: 1e-6)."""
+    vector: Literal["sync", "async"] = "sync"
+    """Vector env type for --num-envs: sync (one process) or async (one subprocess per env)."""
+    eval_interval: int = 5_000
+    """Env steps between greedy evaluations."""
+    eval_episodes: int = 20
+    """Greedy episodes per evaluation (0: no evaluation)."""
+    logdir: str = "lightning_logs"
+    """Root folder of the run directories (<env>/version_N: logs, checkpoints, config.yaml, summary.json)."""
+    logger: tuple[str, ...] = ("tensorboard",)
+    """Where metrics go, one or several of tensorboard, csv, mlflow, wandb: --logger tensorboard mlflow."""
+    mlflow_tracking_uri: str | None = None
+    """MLflow store or server (null: $MLFLOW_TRACKING_URI, else sqlite:///<logdir>/mlflow.db)."""
+    project: str = "dqn-lightning"
+    """MLflow experiment / W&B project the run is logged under (W&B offline: set WANDB_MODE=offline)."""
+    accelerator: str = "auto"
+    """Lightning accelerator: cpu, gpu, auto, ..."""
+    devices: str = "auto"
+    """Lightning devices: a count, a list like [0, 1], or auto."""
+    strategy: str = "auto"
+    """Lightning strategy: auto, ddp (one process per device, each with its own envs and buffer), ..."""
+    num_nodes: int = 1
+    """Machines for multi-node DDP (Lightning's num_nodes; SLURM or torchrun set the rest)."""
+    precision: str | None = None
+    """Lightning precision: 32-true, bf16-mixed, 16-mixed (GPU), bf16-true or 64-true (null: 32-true)."""
+    max_steps: int = -1
+    """Extra limit on Lightning's global step, which counts training steps on one process (-1: none)."""
+    max_time: str | None = None
+    """Extra wall-time limit, DD:HH:MM:SS (Lightning's max_time)."""
+    torch_threads: int | None = 1
+    """CPU threads for torch; 1 is fastest for small networks (null: torch's default)."""
+    checkpoint_interval: int | None = None
+    """Env steps between periodic checkpoints, kept besides last and best (null: none)."""
+    save_buffer: Literal["auto", "always", "never"] = "auto"
+    """Save the replay buffer beside checkpoints for exact resume (auto: if it is at most 1 GiB)."""
+    resume: str | None = None
+    """Continue a run from this checkpoint, or 'last' for the newest one under --logdir."""
+    quiet: bool = False
+    """No progress bar and no evaluation lines; the settings line and the summary still print."""
+    verbose: bool = False
+    """Also Lightning's own messages: the device report, its tips, the model summary."""
+    eval_video: bool = False
+    """After each evaluation, log one greedy episode to TensorBoard as eval/video (needs pygame)."""
+
+    def validate(self) -> None:
+        """Raises `ConfigError` for settings that cannot work together."""
+        _positive(self, "batch_size", "buffer_size", "train_freq", "num_envs", "gradient_steps", "eval_interval")
+        if self.total_timesteps is None and self.max_episodes is None:
+            raise ConfigError("give a budget: --total-timesteps or --max-episodes")
+        optional = ("total_timesteps", "max_episodes", "checkpoint_interval")
+        _positive(self, *(name for name in optional if getattr(self, name) is not None))
+        for name in ("lr", "gamma", "eps_start", "eps_end", "exploration_fraction", "tau"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"--{flag(name)} must be a finite number, got {getattr(self, name)}")
+        _positive(self, "n_step", "num_nodes")
+        per_set = [name for name in ("per_alpha", "per_beta_start", "per_eps") if getattr(self, name) is not None]
+        if per_set and not self.prioritized:
+            raise ConfigError(f"--{flag(per_set[0])} only applies to prioritized replay: add --prioritized")
+        if self.n_step > 1 and self.gamma == 0:
+            raise ConfigError(
+                f"--n-step {self.n_step} with --gamma 0 adds nothing (every reward after the first is weighted 0): "
+                "use --n-step 1 or a gamma above 0"
+            )
+        self._check_value_head()
+        rmsprop_set = [name for name in ("rmsprop_alpha", "rmsprop_centered") if getattr(self, name) is not None]
+        if rmsprop_set and self.optimizer != "rmsprop":
+            raise ConfigError(f"--{flag(rmsprop_set[0])} only applies to RMSprop: add --optimizer rmsprop")
+        for name in ("max_grad_norm", "per_alpha", "per_beta_start", "per_eps", "optimizer_eps", "rmsprop_alpha"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"--{flag(name)} must be a finite number, got {value}")
+        if self.precision in ("16-true", "16"):
+            raise ConfigError(
+                f"--precision {self.precision} keeps weights and optimizer state in float16, where Adam's eps (1e-8) "
+                "is 0 and the loss turns NaN within a few updates: use 16-mixed or bf16-mixed"
+            )
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision {self.precision} is not one we run; choose one of {', '.join(PRECISIONS)}")
+        check_loggers(self.logger)
+        if self.q_network_args is not None and self.q_network is None:
+            raise ConfigError("--q-network-args needs --q-network (the class they are passed to)")
+        if self.q_network is not None and (self.network != "auto" or self.dueling):
+            raise ConfigError(
+                "--network and --dueling choose among our own networks: drop them with --q-network "
+                "(build a dueling head into your module instead)"
+            )
+        if self.learning_starts < self.batch_size:
+            raise ConfigError(
+                f"--learning-starts {self.learning_starts} is below one batch ({self.batch_size}): the first "
+                f"batch would find too few transitions; raise --learning-starts to at least {self.batch_size}"
+            )
+        if self.buffer_size < self.batch_size:
+            raise ConfigError(f"--buffer-size {self.buffer_size} cannot hold one batch of {self.batch_size}")
+        if self.total_timesteps is not None and self.learning_starts >= self.total_timesteps:
+            raise ConfigError(
+                f"--learning-starts {self.learning_starts} uses the whole --total-timesteps {self.total_timesteps}: "
+                "nothing would be learned; lower it or raise the budget"
+            )
+
+    def _check_value_head(self) -> None:
+        needs = {"atoms": "c51", "v_min": "c51", "v_max": "c51", "quantiles": "qr"}
+        for name, head in needs.items():
+            if getattr(self, name) is not None and self.distributional != head:
+                raise ConfigError(
+                    f"--{flag(name)} only applies to --distributional {head}: add it or drop --{flag(name)}"
+                )
+        if self.atoms is not None and self.atoms < 2:
+            raise ConfigError(f"--atoms {self.atoms}: C51 needs at least 2 atoms (51 in the paper)")
+        v_min, v_max = self.v_min if self.v_min is not None else -10.0, self.v_max if self.v_max is not None else 10.0
+        if not (math.isfinite(v_min) and math.isfinite(v_max) and v_min < v_max):
+            raise ConfigError(
+                f"--v-min {v_min} must be below --v-max {v_max} (both finite): the support is [v_min, v_max]"
+            )
+        if self.quantiles is not None and self.quantiles < 1:
+            raise ConfigError(f"--quantiles {self.quantiles}: QR-DQN needs at least 1 quantile (200 in the paper)")
+        if self.q_network is not None and (self.distributional != "none" or self.noisy):
+            raise ConfigError("--distributional and --noisy shape our own networks: drop them with --q-network")
+
+    def value_head(self) -> dict[str, Any] | None:
+        """The DQN's `value_head` spec for these settings (None: the expected-value head)."""
+        if self.distributional == "c51":
+            return {"kind": "c51", "atoms": self.atoms or 51, "v_min": self.v_min if self.v_min is not None else -10.0,
+                    "v_max": self.v_max if self.v_max is not None else 10.0}  # fmt: skip
+        if self.distributional == "qr":
+            return {"kind": "qr", "quantiles": self.quantiles or 200}
+        return None
+
+    def optimizer_options(self) -> dict[str, float | bool]:
+        """The optimizer's options beyond lr, by torch's names (unset ones are left out)."""
+        options = {"eps": self.optimizer_eps, "alpha": self.rmsprop_alpha, "centered": self.rmsprop_centered}
+        return {key: value for key, value in options.items() if value is not None}
+
+
+def _positive(config: TrainConfig, *names: str) -> None:
+    for name in names:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{flag(name)} must be >= 1, got {getattr(config, name)}")

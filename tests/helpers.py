@@ -1,0 +1,38 @@
+"""Helpers the tests share: a quiet CPU Trainer, and loading a script of scripts/ as a module."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytorch_lightning as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def quiet_trainer(tmp_path: Path, callbacks: list[pl.Callback], **kwargs: object) -> pl.Trainer:
+    """A CPU Trainer with no logger, bar or checkpoints, unless asked for."""
+    options: dict[str, object] = dict(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+    )
+    options.update(kwargs)
+    return pl.Trainer(callbacks=callbacks, **options)  # type: ignore[arg-type]
+
+
+def load_script(name: str) -> ModuleType:
+    """scripts/<name>.py as a module (scripts are not a package: they are loaded by file path)."""
+    spec = importlib.util.spec_from_file_location(f"scripts_{name}", ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

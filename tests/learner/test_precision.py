@@ -1,0 +1,71 @@
+"""Every precision we accept trains, with each network and with and without gradient clipping; 16-true is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.plugins.precision import MixedPrecision
+
+from dqn_lightning import DQN, ConfigError, EnvLoop, ReplayBuffer, replay_dataloader
+from dqn_lightning.learner.networks import MinAtarCNN, NatureCNN, QNetwork
+from dqn_lightning.run import train
+from dqn_lightning.run.config import parse_config
+from tests.helpers import quiet_trainer
+
+DTYPES = {"32-true": torch.float32, "bf16-mixed": torch.float32, "16-mixed": torch.float32,
+          "bf16-true": torch.bfloat16, "64-true": torch.float64}  # fmt: skip
+
+
+@pytest.mark.parametrize("precision", list(DTYPES))
+@pytest.mark.parametrize("env", ["CartPole-v1", "MinAtar/Breakout-v1"])
+def test_precision_trains_with_and_without_clipping(tmp_path: Path, precision: str, env: str) -> None:
+    for clip in ([], ["--max-grad-norm", "10"]):
+        flags = ["--env", env, "--precision", precision, "--total-timesteps", "240", "--learning-starts", "100",
+                 "--train-freq", "4", "--gradient-steps", "4", "--batch-size", "16", "--eval-interval", "120",
+                 "--eval-episodes", "2", "--accelerator", "cpu", "--logdir", str(tmp_path), *clip]  # fmt: skip
+        summary = train(parse_config(flags))
+        assert summary["gradient_steps"] == 140 and summary["final_eval_return_mean"] is not None
+        model = DQN.load_from_checkpoint(summary["last_checkpoint"])
+        weights = dict(model.q_network.named_parameters())
+        assert all(torch.isfinite(w).all() for w in weights.values())
+        checkpoint = torch.load(summary["last_checkpoint"], weights_only=True)
+        assert {v.dtype for k, v in checkpoint["state_dict"].items() if k.startswith("q_network.")} == {
+            DTYPES[precision]
+        }
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_every_network_casts_observations_to_its_weights_dtype(dtype: torch.dtype) -> None:
+    frames = torch.randint(0, 2, (2, 4, 36, 36), dtype=torch.uint8) * 255
+    for net, obs in ((QNetwork(8, 3), torch.randn(2, 8)), (NatureCNN((4, 36, 36), 3), frames),
+                     (MinAtarCNN((4, 36, 36), 3), frames)):  # fmt: skip
+        q = net.to(dtype)(obs)
+        assert q.dtype == dtype and q.shape == (2, 3)
+
+
+def test_half_precision_end_to_end_is_refused_in_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"16-true keeps weights and optimizer state in float16.*use 16-mixed"):
+        parse_config(["--precision", "16-true"])
+    with pytest.raises(ConfigError, match="choose one of 32-true, bf16-mixed"):
+        parse_config(["--precision", "8-true"])
+
+
+@pytest.mark.parametrize("max_grad_norm", [None, 1.0])
+def test_gradient_scaler_path_of_16_mixed(tmp_path: Path, max_grad_norm: float | None) -> None:
+    # the GPU's 16-mixed path (fp16 autocast with a gradient scaler), run on the CPU: Lightning
+    # itself turns 16-mixed into bf16-mixed on a CPU, so the plugin is built by hand here
+    pl.seed_everything(0, verbose=False)
+    model = DQN.from_env("CartPole-v1", hidden_sizes=(16,), eval_episodes=0, max_grad_norm=max_grad_norm)
+    before = [p.detach().clone() for p in model.q_network.parameters()]
+    buffer = ReplayBuffer(2_000, (4,), seed=0)
+    loop = EnvLoop("CartPole-v1", buffer, total_timesteps=300, learning_starts=100, train_freq=4, seed=0)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    trainer = quiet_trainer(tmp_path, [loop], plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)])
+    trainer.fit(model, replay_dataloader(buffer, 16, gradient_steps=4))
+    assert model.gradient_step == 200 and not model._lean_updates  # every update through the scaler
+    assert not model.optimizers().optimizer.param_groups[0]["fused"]  # Lightning cannot clip a fused one here
+    after = list(model.q_network.parameters())
+    assert all(torch.isfinite(p).all() for p in after) and not all(map(torch.equal, before, after))

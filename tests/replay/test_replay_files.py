@@ -1,0 +1,66 @@
+"""ReplayFiles: which replay files are written beside checkpoints, which are kept, and reading one back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dqn_lightning.errors import ConfigError
+from dqn_lightning.replay.buffer import ReplayBuffer
+from dqn_lightning.replay.replay_files import ReplayFiles
+
+
+def filled_buffer(n: int = 5) -> ReplayBuffer:
+    buffer = ReplayBuffer(8, obs_shape=(2,))
+    for i in range(n):
+        obs = np.full((1, 2), i, dtype=np.float32)
+        buffer.add(obs, np.array([i % 2]), np.array([float(i)]), obs + 1, np.array([False]), np.array([False]))
+    return buffer
+
+
+def trainer_in(folder: Path, ckpt_path: str | None = None) -> Any:
+    # the two things ReplayFiles reads off a Trainer: its checkpoint folder and the checkpoint resumed from
+    return SimpleNamespace(checkpoint_callback=SimpleNamespace(dirpath=str(folder)), ckpt_path=ckpt_path)
+
+
+def test_a_bad_mode_is_refused_in_one_line() -> None:
+    with pytest.raises(ConfigError, match="save_buffer must be auto, always or never, got 'sometimes'"):
+        ReplayFiles(filled_buffer(), "sometimes")  # type: ignore[arg-type]
+
+
+def test_auto_saves_only_buffers_within_the_limit_and_names_each_rank() -> None:
+    buffer = filled_buffer()  # 8 x (2 + 2 obs floats + action, reward, flags): a few hundred bytes
+    assert ReplayFiles(buffer, "auto", limit_bytes=buffer.nbytes).file_name(300, rank=0) == "replay-envstep300.npz"
+    assert ReplayFiles(buffer, "auto", limit_bytes=buffer.nbytes - 1).file_name(300, rank=0) is None
+    assert ReplayFiles(buffer, "always", limit_bytes=0).file_name(300, rank=2) == "replay-envstep300-rank2.npz"
+    assert ReplayFiles(buffer, "never").file_name(300, rank=0) is None
+
+
+def test_files_no_checkpoint_names_are_deleted_and_one_step_shares_one_file(tmp_path: Path) -> None:
+    files = ReplayFiles(filled_buffer(), "always")
+    trainer = trainer_in(tmp_path)
+    (tmp_path / "best-envstep100.ckpt").touch()
+    files.save(trainer, 100, rank=0)
+    files.save(trainer, 200, rank=0)  # last.ckpt at 200: the best's file at 100 stays
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["replay-envstep100.npz", "replay-envstep200.npz"]
+    before = (tmp_path / "replay-envstep200.npz").stat().st_mtime_ns
+    files.save(trainer, 200, rank=0)  # best-envstep200.ckpt at the same step: no second write
+    assert (tmp_path / "replay-envstep200.npz").stat().st_mtime_ns == before
+    (tmp_path / "best-envstep100.ckpt").unlink()
+    files.save(trainer, 300, rank=0)  # neither 100 nor 200 is named by a checkpoint any more
+    assert [p.name for p in tmp_path.glob("*.npz")] == ["replay-envstep300.npz"]
+
+
+def test_load_restores_the_saved_transitions_or_empties_the_buffer_when_the_file_is_gone(tmp_path: Path) -> None:
+    ReplayFiles(filled_buffer(5), "always").save(trainer_in(tmp_path), 500, rank=0)
+    restored = ReplayBuffer(8, obs_shape=(2,))
+    assert ReplayFiles(restored, "always").load(trainer_in(tmp_path), "replay-envstep500.npz")
+    assert restored.size == 5 and restored.reward[:5].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+    stale = filled_buffer(3)
+    assert not ReplayFiles(stale, "always").load(trainer_in(tmp_path), "replay-envstep900.npz")
+    assert stale.size == 0 and stale.pos == 0
