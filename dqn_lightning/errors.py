@@ -31,7 +31,7 @@ def exit_code(prog: str, run: Callable[[], object]) -> int:
 
     `ConfigError` (bad input): 2. `TrainingFault`: 1. `TrainingInterrupted`: 130, as a shell
     reports a process stopped by Ctrl-C. Under DDP every rank raises the same fault (see
-    `rank_faults`), so only rank 0 prints it.
+    `acting.interface`), so only rank 0 prints it.
     """
     try:
         run()

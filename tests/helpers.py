@@ -6,7 +6,10 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 import pytorch_lightning as pl
+
+from dqn_lightning.run import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,3 +39,10 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    """train.py's main in this process: (exit status, the lines it wrote to stderr)."""
+    capsys.readouterr()  # drop what came before
+    code = main(argv)
+    return code, capsys.readouterr().err.strip().splitlines()

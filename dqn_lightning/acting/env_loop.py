@@ -6,7 +6,7 @@ import secrets
 import time
 import warnings
 from collections import deque
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -16,19 +16,15 @@ from typing_extensions import override
 
 from dqn_lightning.acting.envs import EnvFactory, make_vector_env
 from dqn_lightning.acting.episodes import Episodes
-from dqn_lightning.acting.rank_faults import agree_on_fault
+from dqn_lightning.acting.interface import Learner, StepOutput, agree_on_fault
 from dqn_lightning.acting.rollout_log import RolloutLog
 from dqn_lightning.acting.schedules import linear_schedule
+from dqn_lightning.bounds import check_bounds
 from dqn_lightning.checkpoint_paths import resume_hint
 from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.replay.buffer import ReplayBuffer
+from dqn_lightning.replay.prioritized import PrioritizedReplayBuffer
 from dqn_lightning.replay.replay_files import DEFAULT_LIMIT_BYTES, ReplayFiles
-
-
-class Actor(Protocol):
-    """What the loop needs from the module: an epsilon-greedy policy."""
-
-    def act(self, obs: np.ndarray, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray: ...
 
 
 class EnvLoop(Callback):
@@ -94,19 +90,13 @@ class EnvLoop(Callback):
             raise ConfigError("give a budget: total_timesteps or max_episodes")
         if total_timesteps is None and exploration_steps is None:
             raise ConfigError("without total_timesteps, give exploration_steps (epsilon decay length in env steps)")
-        for name, value in {
-            "total_timesteps": total_timesteps,
-            "max_episodes": max_episodes,
-            "train_freq": train_freq,
-            "num_envs": num_envs,
-            "log_interval": log_interval,
-        }.items():
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be >= 1, got {value}")
-        if learning_starts < 0 or (exploration_steps is not None and exploration_steps < 0):
-            raise ConfigError("learning_starts and exploration_steps must be >= 0")
-        if not (0.0 <= eps_end <= 1.0 and 0.0 <= eps_start <= 1.0 and 0.0 <= exploration_fraction <= 1.0):
-            raise ConfigError("eps_start, eps_end and exploration_fraction must lie in [0, 1]")
+        check_bounds(
+            total_timesteps=total_timesteps, max_episodes=max_episodes, learning_starts=learning_starts,
+            train_freq=train_freq, num_envs=num_envs, eps_start=eps_start, eps_end=eps_end,
+            exploration_fraction=exploration_fraction, exploration_steps=exploration_steps,
+        )  # fmt: skip
+        if log_interval < 1:
+            raise ConfigError(f"log_interval must be >= 1, got {log_interval}")
         if vector not in ("sync", "async"):
             raise ConfigError(f"vector must be sync or async, got {vector!r}")
         self.env_source = env
@@ -138,6 +128,7 @@ class EnvLoop(Callback):
         self._obs: np.ndarray = np.empty(0)  # current observations, set at train start
         self._rank_states: list[dict[str, Any]] | None = None  # DDP: every rank's state from a checkpoint
         self._fault: TrainingFault | None = None  # DDP: this rank's env fault, raised everywhere at batch end
+        self._learner: Learner | None = None  # the module, set in setup
 
     @property
     def epsilon(self) -> float:
@@ -194,12 +185,17 @@ class EnvLoop(Callback):
                 f"the replay buffer expects {self.buffer.num_envs} envs per step (n-step returns or frame storage) "
                 f"but the loop runs {self.num_envs}: build the buffer with num_envs={self.num_envs}"
             )
-        expected = getattr(pl_module, "n_actions", None)
-        if expected is not None and expected != self.env.single_action_space.n:
+        if not isinstance(pl_module, Learner):
             raise ConfigError(
-                f"the module has {expected} actions but the env has {self.env.single_action_space.n}: "
+                f"EnvLoop feeds a module with n_actions, act(obs, epsilon, rng) and close_envs() (see "
+                f"dqn_lightning.acting.interface.Learner); {type(pl_module).__name__} lacks them"
+            )
+        if pl_module.n_actions != self.env.single_action_space.n:
+            raise ConfigError(
+                f"the module has {pl_module.n_actions} actions but the env has {self.env.single_action_space.n}: "
                 "build the module for this env (DQN.from_env)"
             )
+        self._learner = pl_module
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -220,29 +216,37 @@ class EnvLoop(Callback):
                 self._step(trainer, self.rng.integers(n_actions, size=self.num_envs))
         except TrainingFault as fault:
             self._fault = fault
-        agree_on_fault(trainer, self._fault)  # before the first batch's collectives (see rank_faults)
+        agree_on_fault(trainer, self._fault)  # before the first batch's collectives (see interface)
 
     @override
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        actor: Actor = pl_module  # type: ignore[assignment]
+        assert self._learner is not None  # set in setup
         try:
             for _ in range(self.train_freq):
                 if self.done or self._fault is not None:
                     break
-                self._step(trainer, actor.act(self._obs, self.epsilon, self.rng))
+                self._step(trainer, self._learner.act(self._obs, self.epsilon, self.rng))
         except TrainingFault as fault:
             if self.world_size == 1:
                 raise
-            self._fault = fault  # raised on every rank at the end of this batch (see rank_faults)
+            self._fault = fault  # raised on every rank at the end of this batch (see interface)
 
     @override
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         # first of the batch-end hooks (EnvLoop comes first among the callbacks): before any checkpoint
-        agree_on_fault(trainer, self._fault or getattr(pl_module, "pending_fault", None))
+        output: StepOutput = outputs if isinstance(outputs, dict) else {}  # type: ignore[assignment]
+        loss_fault = output.get("fault")
+        agree_on_fault(
+            trainer, self._fault or (loss_fault.report(self.env_steps, resume_hint(trainer)) if loss_fault else None)
+        )
+        if "priority" in output:  # the replay side writes what the learner measured
+            if not isinstance(self.buffer, PrioritizedReplayBuffer):
+                raise RuntimeError("the training step returned priorities, but the EnvLoop's buffer is not prioritized")
+            self.buffer.update_priorities(output["slot"].cpu().numpy(), output["priority"].float().cpu().numpy())
         if self.rollout_log.due(self.env_steps):
             self.rollout_log.progress(trainer, self.env_steps, self._elapsed(), self.epsilon)
         if self._done_everywhere(trainer):
@@ -270,9 +274,8 @@ class EnvLoop(Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         # Lightning skips teardown hooks when fit fails: close the envs (async workers too) here
         self.teardown(trainer, pl_module, "fit")
-        close = getattr(pl_module, "close_envs", None)
-        if callable(close):
-            close()
+        if isinstance(pl_module, Learner):
+            pl_module.close_envs()
 
     def _env_call(self, trainer: pl.Trainer, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Calls the env; an exception from it stops training with a `TrainingFault` saying where."""

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from dqn_lightning.bounds import check_bounds
 from dqn_lightning.learner.noisy import NoisyLinear
 
 
@@ -44,8 +45,7 @@ class QNetwork(nn.Module):
         super().__init__()
         if obs_dim < 1 or n_actions < 1:
             raise ValueError(f"QNetwork needs obs_dim >= 1 and n_actions >= 1, got {obs_dim} and {n_actions}")
-        if any(h < 1 for h in hidden_sizes):
-            raise ValueError(f"hidden sizes must be positive, got {tuple(hidden_sizes)}")
+        check_bounds(hidden_sizes=tuple(hidden_sizes))
         linear = NoisyLinear if noisy else nn.Linear
         layers: list[nn.Module] = []
         width = obs_dim

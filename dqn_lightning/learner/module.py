@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -12,10 +13,10 @@ import torch
 from pytorch_lightning.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 
-from dqn_lightning.acting.env_loop import EnvLoop, find_env_loop
+from dqn_lightning.acting.env_loop import find_env_loop
 from dqn_lightning.acting.envs import env_spaces
-from dqn_lightning.checkpoint_paths import resume_hint
-from dqn_lightning.errors import ConfigError, TrainingFault
+from dqn_lightning.acting.interface import NonFiniteLoss, StepOutput
+from dqn_lightning.errors import ConfigError
 from dqn_lightning.learner.checkpoint_file import check_env_matches, read_checkpoint
 from dqn_lightning.learner.fast_path import direct_update, writes_logs_now
 from dqn_lightning.learner.hparams import check_hparams
@@ -60,14 +61,15 @@ class DQN(GreedyValidation):
         max_grad_norm: clip the gradient's global norm to this before each update (None: no clipping).
         tau: target update weight: 1.0 copies the online network every `target_update_interval`
             gradient steps; below 1 blends it in (`target <- tau * online + (1 - tau) * target`).
-        network: `auto` (chosen by observation shape), `mlp`, `nature-cnn` or `minatar-cnn`.
-        optimizer: `adam` or `rmsprop` (torch's).
-        optimizer_options: that optimizer's options beyond lr, by torch's names (`eps`; for
-            rmsprop also `alpha`, `centered`); unset ones keep torch's defaults.
-        q_network: your own online network instead of `network`'s: an `nn.Module` mapping
+        network: the online Q-network: one of ours by name, `auto` (chosen by observation shape),
+            `mlp`, `nature-cnn` or `minatar-cnn`; or your own: an `nn.Module` mapping
             `(batch, *obs_shape)` observations to `(batch, n_actions)` Q-values, or its import path
             `pkg.module.Class` / `{"class_path": ..., "init_args": {...}}`, which checkpoints record
             (see `user_networks`).
+        optimizer: `adam` or `rmsprop` (torch's).
+        optimizer_options: that optimizer's options beyond lr, by torch's names (`eps`; for
+            rmsprop also `alpha`, `centered`); unset ones keep torch's defaults.
+        q_network: deprecated alias of `network` for your own module (pre-1.0; it will go).
         value_head: what the outputs mean (see `value_heads`): None or `expected` (DQN, with
             `loss`), `{"kind": "c51", "atoms": 51, "v_min": -10, "v_max": 10}` or `{"kind": "qr",
             "quantiles": 200}`.
@@ -95,7 +97,7 @@ class DQN(GreedyValidation):
         loss: Literal["mse", "huber"] = "mse",
         max_grad_norm: float | None = None,
         tau: float = 1.0,
-        network: NetworkName = "auto",
+        network: NetworkName | nn.Module | str | Mapping[str, Any] = "auto",
         optimizer: str = "adam",
         optimizer_options: Mapping[str, float | bool] | None = None,
         q_network: nn.Module | str | Mapping[str, Any] | None = None,
@@ -107,13 +109,21 @@ class DQN(GreedyValidation):
         check_optimizer(optimizer, optimizer_options or {})
         obs_shape, hidden_sizes = tuple(int(d) for d in obs_shape), tuple(int(h) for h in hidden_sizes)
         optimizer_options = dict(optimizer_options or {})  # saved as a plain dict: weights-only loadable
-        self.save_hyperparameters(ignore=["q_network"])
+        if q_network is not None:
+            warnings.warn(
+                "DQN(q_network=...) is deprecated: pass your module or its import path as network=",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if not (isinstance(network, str) and network == "auto"):
+                raise ConfigError("give network= or q_network= (its deprecated alias), not both")
+            network = q_network
+        self.save_hyperparameters(ignore=["q_network", "network"])
         self.automatic_optimization = False  # several gradient steps per training_step
         self.value_head = build_value_head(value_head, loss)
         outputs = self.value_head.outputs_per_action
-        self.q_network, spec = choose_q_network(q_network, obs_shape, n_actions, hidden_sizes, dueling, network,
-                                                outputs, noisy)  # fmt: skip
-        self.hparams["q_network"] = spec  # how to rebuild a user's network (a plain dict: weights-only loadable)
+        self.q_network, spec = choose_q_network(network, obs_shape, n_actions, hidden_sizes, dueling, outputs, noisy)
+        self.hparams["network"] = spec  # a name, or how to rebuild a user's network (plain data: weights-only loadable)
         self.target_network: torch.nn.Module | None = None
         if target_update_interval > 0:
             self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
@@ -123,13 +133,11 @@ class DQN(GreedyValidation):
         # (not self.double: nn.Module.double() casts to float64)
         self.double_q, self.tau, self.max_grad_norm = double, tau, max_grad_norm
         self.noisy = noisy
-        self._env_loop: EnvLoop | None = None
         self._generators = OwnGenerators()  # exploration draws and noisy layers' noise
         # updates so far; Lightning's global_step counts only those made through its optimizer
         # wrapper: one per training step on one process (see training_step)
         self.gradient_step = 0
         self._lean_updates = False
-        self.pending_fault: TrainingFault | None = None  # DDP: a NaN loss, raised on every rank by EnvLoop
         # running (loss sum, Q(s,a) mean sum, updates) between log writes, on the module's device
         # (persistent: a resumed run continues the same running means)
         self._log_sums: torch.Tensor
@@ -197,17 +205,10 @@ class DQN(GreedyValidation):
     # ---- learning -----------------------------------------------------------------------------
 
     def on_fit_start(self) -> None:
-        self._env_loop = find_env_loop(self.trainer)
-        if self._env_loop is None:
+        if find_env_loop(self.trainer) is None:
             raise RuntimeError(
                 "DQN collects no experience by itself: add the env-stepping callback, "
                 "Trainer(callbacks=[EnvLoop(env_id, buffer, ...)]), whose buffer feeds the train dataloader"
-            )
-        buffer = self._env_loop.buffer
-        if buffer.n_step > 1 and buffer.gamma != self.gamma:
-            raise ConfigError(
-                f"the replay buffer sums {buffer.n_step}-step returns with gamma {buffer.gamma} but the module "
-                f"bootstraps with gamma {self.gamma}: build both with the same gamma"
             )
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         self._lean_updates = self.trainer.world_size == 1 and scaler is None
@@ -216,7 +217,7 @@ class DQN(GreedyValidation):
         # ReplayDataset yields deferred batches: draw now, just before use (see DeferredBatch)
         return batch.draw() if isinstance(batch, DeferredBatch) else batch
 
-    def training_step(self, batch: ReplayBatch, batch_idx: int) -> None:
+    def training_step(self, batch: ReplayBatch, batch_idx: int) -> StepOutput:
         """One gradient step per minibatch along the batch's leading axis.
 
         The last update of a batch goes through Lightning (`manual_backward`, the wrapped
@@ -252,9 +253,12 @@ class DQN(GreedyValidation):
                     td_errors.append(priority)
             start = end
         batch_losses = torch.stack(losses)
-        self._check_finite(batch_losses)
-        if batch.slot is not None:
-            self._update_priorities(batch.slot, torch.stack(td_errors))
+        output: StepOutput = {}
+        fault = self._first_non_finite(batch_losses)
+        if fault is not None:
+            output["fault"] = fault
+        if batch.slot is not None:  # the env loop writes them into its prioritized buffer
+            output["slot"], output["priority"] = batch.slot, torch.stack(td_errors)
         self._log_sums += torch.stack(
             (batch_losses.sum(), torch.stack(q_means).mean(dim=1).sum(), self._log_sums.new_tensor(len(losses)))
         )
@@ -268,6 +272,7 @@ class DQN(GreedyValidation):
                 batch_size=1,
             )
             self._log_sums.zero_()
+        return output
 
     @torch.no_grad()
     def td_targets(self, reward: Tensor, terminated: Tensor, next_obs: Tensor, steps: Tensor | None = None) -> Tensor:
@@ -298,36 +303,17 @@ class DQN(GreedyValidation):
         """(loss, Q(s, a), the per-sample priority signal), from the value head."""
         return self.value_head.loss(self.q_network(obs), action, target, weight)
 
-    def _check_finite(self, losses: torch.Tensor) -> None:
-        """Stops training at the first NaN or infinite loss of a batch (one host sync per batch).
+    def _first_non_finite(self, losses: torch.Tensor) -> NonFiniteLoss | None:
+        """The batch's first NaN or infinite loss, if any (one host sync per batch).
 
-        The weights are already spoiled by then, so nothing is saved: the checkpoints on disk
-        predate the bad update.
+        The env loop raises it at the end of the batch, on every DDP rank, before any checkpoint
+        could save the spoiled weights: the checkpoints on disk predate the bad update.
         """
         finite = torch.isfinite(losses)
         if bool(finite.all()):
-            return
+            return None
         first = int((~finite).nonzero()[0, 0])
-        step = self.gradient_step - len(losses) + first + 1
-        env_steps = self._env_loop.env_steps if self._env_loop is not None else "?"
-        fault = TrainingFault(
-            f"the loss became {losses[first].item()} at gradient step {step} (env step {env_steps}); "
-            f"{resume_hint(self.trainer)} (it predates the bad update). Look for NaN or huge rewards or "
-            "observations from the env, or lower --lr / set --max-grad-norm"
-        )
-        fault.gradient_step = step
-        if self.trainer.world_size == 1:
-            raise fault
-        # under DDP the other ranks are in this batch's collectives too: EnvLoop raises it on every
-        # rank at the end of the batch (see rank_faults)
-        self.pending_fault = self.pending_fault or fault
-
-    def _update_priorities(self, index: torch.Tensor, td_error: torch.Tensor) -> None:
-        """Hands a batch's TD errors back to a prioritized buffer (one host sync per batch)."""
-        buffer = self._env_loop.buffer if self._env_loop is not None else None
-        if buffer is None or not hasattr(buffer, "update_priorities"):
-            raise RuntimeError("batches with slot indices need the EnvLoop's buffer to be a PrioritizedReplayBuffer")
-        buffer.update_priorities(index.cpu().numpy(), td_error.float().cpu().numpy())
+        return NonFiniteLoss(losses[first].item(), self.gradient_step - len(losses) + first + 1)
 
     def _update(self, optimizer: LightningOptimizer, loss: torch.Tensor, through_lightning: bool) -> None:
         """One gradient step: through Lightning's wrapper (hooks, precision, step count) or directly."""

@@ -6,11 +6,11 @@ hyperparameters rebuild it with `DQN.load_from_checkpoint` alone and load weight
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 
 import torch
 
+from dqn_lightning.bounds import check_bounds
 from dqn_lightning.errors import ConfigError
 
 # the options each optimizer takes, beyond lr (torch's names)
@@ -29,11 +29,7 @@ def check_optimizer(name: str, options: Mapping[str, float | bool]) -> None:
         owners = [other for other, known in OPTIMIZER_OPTIONS.items() if foreign[0] in known]
         fix = f"add --optimizer {owners[0]}" if owners else "remove it"
         raise ConfigError(f"optimizer option {foreign[0]!r} does not apply to {name}: {fix}")
-    for key in ("eps", "alpha"):
-        value = options.get(key)
-        if value is not None and not (0 < float(value) < math.inf and (key != "alpha" or float(value) < 1)):
-            bound = "in (0, 1)" if key == "alpha" else "a positive finite number"
-            raise ConfigError(f"optimizer option {key} must be {bound}, got {value}")
+    check_bounds(optimizer_eps=options.get("eps"), rmsprop_alpha=options.get("alpha"))
 
 
 def build_optimizer(

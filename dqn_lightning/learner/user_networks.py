@@ -2,7 +2,7 @@
 
 It is named by import path and init arguments (LightningCLI's `class_path` / `init_args`), so a
 checkpoint records how to rebuild it and `DQN.load_from_checkpoint` needs nothing else. A module
-passed as an instance is used as is; its checkpoint then needs `q_network=` again to load.
+passed as an instance is used as is; its checkpoint then needs `network=` again to load.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from dqn_lightning.errors import ConfigError
-from dqn_lightning.learner.networks import build_q_network
+from dqn_lightning.learner.networks import NETWORKS, build_q_network
 
 NetworkSpec = dict[str, Any]  # {"class_path": "pkg.module.Class", "init_args": {...} or None}
 
@@ -71,7 +71,7 @@ def build_user_network(spec: NetworkSpec, obs_shape: Sequence[int], n_actions: i
     if spec["init_args"] is None:
         raise ConfigError(
             f"this checkpoint's Q-network was passed as an instance of {spec['class_path']}, which it cannot rebuild: "
-            f"pass q_network={spec['class_path'].rpartition('.')[2]}(...) to load_from_checkpoint"
+            f"pass network={spec['class_path'].rpartition('.')[2]}(...) to load_from_checkpoint"
         )
     cls = import_class(spec["class_path"])
     args = dict(spec["init_args"])
@@ -108,26 +108,34 @@ def _shown(args: Mapping[str, Any]) -> str:
 
 
 def choose_q_network(
-    q_network: nn.Module | str | Mapping[str, Any] | None,
+    network: str | nn.Module | Mapping[str, Any],
     obs_shape: Sequence[int],
     n_actions: int,
     hidden_sizes: Sequence[int],
     dueling: bool,
-    network: str,
     atoms: int = 1,
     noisy: bool = False,
-) -> tuple[nn.Module, NetworkSpec | None]:
-    """The online Q-network: the user's (with its spec, for the checkpoint) or ours by `network`."""
-    if q_network is None:
-        built = build_q_network(obs_shape, n_actions, hidden_sizes, dueling, network, atoms, noisy)  # type: ignore[arg-type]
-        return built, None
-    if dueling or network != "auto" or noisy or atoms > 1:
+) -> tuple[nn.Module, str | NetworkSpec]:
+    """The online Q-network `network` names, and what the checkpoint records to rebuild it.
+
+    `network` is one of our names (`NETWORKS`: the record is the name), or the user's own: an
+    `nn.Module`, its import path `pkg.module.Class` or `{"class_path": ..., "init_args": {...}}`
+    (the record is that spec).
+    """
+    if isinstance(network, str) and network in NETWORKS:
+        return build_q_network(obs_shape, n_actions, hidden_sizes, dueling, network, atoms, noisy), network  # type: ignore[arg-type]
+    if isinstance(network, str) and "." not in network.replace(":", "."):
         raise ConfigError(
-            "dueling, noisy, network and the distributional heads shape our own Q-networks: leave them unset "
-            "with q_network (build such a head into your module instead)"
+            f"unknown network {network!r}; choose one of {', '.join(NETWORKS)}, or pass your own nn.Module "
+            "or its import path pkg.module.Class"
         )
-    spec = network_spec(q_network)
-    if isinstance(q_network, nn.Module):
-        check_q_values(q_network, obs_shape, n_actions, spec["class_path"])
-        return q_network, spec
+    if dueling or noisy or atoms > 1:
+        raise ConfigError(
+            "dueling, noisy and the distributional heads shape our own Q-networks: leave them unset "
+            "with your own network (build such a head into your module instead)"
+        )
+    spec = network_spec(network)
+    if isinstance(network, nn.Module):
+        check_q_values(network, obs_shape, n_actions, spec["class_path"])
+        return network, spec
     return build_user_network(spec, obs_shape, n_actions), spec

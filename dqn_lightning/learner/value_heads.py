@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dqn_lightning.bounds import check_bounds
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.learner.td import TD_LOSSES, double_td_target, q_of_actions, td_target
 
@@ -79,6 +80,9 @@ class Categorical(ValueHead):
 
     def __init__(self, atoms: int = 51, v_min: float = -10.0, v_max: float = 10.0) -> None:
         super().__init__()
+        check_bounds(atoms=atoms, v_min=v_min, v_max=v_max)
+        if not v_min < v_max:
+            raise ConfigError(f"C51's support needs v_min below v_max, got {v_min} and {v_max}")
         self.outputs_per_action = atoms
         self.support: Tensor
         self.register_buffer("support", torch.linspace(v_min, v_max, atoms), persistent=False)
@@ -106,6 +110,7 @@ class Quantile(ValueHead):
 
     def __init__(self, quantiles: int = 200, kappa: float = 1.0) -> None:
         super().__init__()
+        check_bounds(quantiles=quantiles)
         self.outputs_per_action = quantiles
         self.kappa = kappa
         self.tau: Tensor
@@ -178,17 +183,8 @@ def build_value_head(spec: str | Mapping[str, Any] | None, loss: str = "mse") ->
     kind = options.pop("kind", None) or "expected"
     if kind == "expected":
         return ExpectedValue(loss)
-    if kind == "c51":
-        atoms = int(options.get("atoms", 51))
-        v_min, v_max = float(options.get("v_min", -10)), float(options.get("v_max", 10))
-        if atoms < 2:
-            raise ConfigError(f"C51 needs at least 2 atoms, got --atoms {atoms}")
-        if not v_min < v_max:
-            raise ConfigError(f"C51's support needs --v-min below --v-max, got {v_min} and {v_max}")
-        return Categorical(atoms, v_min, v_max)
+    if kind == "c51":  # the constructors hold the defaults and check the values
+        return Categorical(**{key: options[key] for key in ("atoms", "v_min", "v_max") if key in options})
     if kind == "qr":
-        quantiles = int(options.get("quantiles", 200))
-        if quantiles < 1:
-            raise ConfigError(f"QR-DQN needs at least 1 quantile, got --quantiles {quantiles}")
-        return Quantile(quantiles)
+        return Quantile(**{key: options[key] for key in ("quantiles",) if key in options})
     raise ConfigError(f"unknown value head {kind!r}; choose one of {', '.join(HEADS)}")

@@ -11,6 +11,7 @@ import torch
 from numpy.typing import ArrayLike, DTypeLike
 from torch import Tensor
 
+from dqn_lightning.bounds import check_bounds
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.replay.obs_store import FrameStore, PairStore
 
@@ -73,12 +74,7 @@ class ReplayBuffer:
         num_envs: int = 1,
         store_frames: bool = False,
     ) -> None:
-        if capacity < 1:
-            raise ConfigError(f"replay buffer capacity must be >= 1, got {capacity}")
-        if n_step < 1 or num_envs < 1:
-            raise ConfigError(f"n_step and num_envs must be >= 1, got {n_step} and {num_envs}")
-        if not 0.0 <= gamma <= 1.0:
-            raise ConfigError(f"gamma must be in [0, 1], got {gamma}")
+        check_bounds(buffer_size=capacity, n_step=n_step, num_envs=num_envs, gamma=gamma)
         if n_step > 1 and capacity < n_step * num_envs:
             raise ConfigError(f"capacity {capacity} cannot hold {n_step} steps of {num_envs} envs: raise it")
         self.capacity = capacity

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, DTypeLike
 
+from dqn_lightning.bounds import check_bounds
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.replay.buffer import ReplayBatch, ReplayBuffer
 from dqn_lightning.replay.sum_tree import SumTree
@@ -51,12 +52,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         num_envs: int = 1,
         store_frames: bool = False,
     ) -> None:
-        if not (alpha >= 0 and np.isfinite(alpha)):
-            raise ConfigError(f"per_alpha must be a finite number >= 0, got {alpha}")
-        if not 0.0 <= beta_start <= 1.0:
-            raise ConfigError(f"per_beta_start must be in [0, 1], got {beta_start}")
-        if not (eps > 0 and np.isfinite(eps)):
-            raise ConfigError(f"per_eps must be a positive finite number, got {eps}")
+        check_bounds(per_alpha=alpha, per_beta_start=beta_start, per_eps=eps)
         if beta_steps < 0:
             raise ConfigError(f"beta_steps must be >= 0, got {beta_steps}")
         layout: dict[str, Any] = {"n_step": n_step, "gamma": gamma, "num_envs": num_envs, "store_frames": store_frames}

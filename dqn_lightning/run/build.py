@@ -96,7 +96,11 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         torch.set_num_threads(config.torch_threads)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     spaces = env_spaces(config.env)
-    loggers = build_loggers(
+    # the parts first: a setting they refuse stops the run before any folder is made
+    model = build_module(config, spaces)
+    buffer = build_buffer(config, spaces)
+    env_loop = build_env_loop(config, buffer)
+    loggers = build_loggers(  # before any folder is made too: a tracker may be unreachable
         config.logger,
         config.logdir,
         config.env,
@@ -104,9 +108,6 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         tracking_uri=config.mlflow_tracking_uri,
         project=config.project,
     )
-    model = build_module(config, spaces)
-    buffer = build_buffer(config, spaces)
-    env_loop = build_env_loop(config, buffer)
     # fail before any work when the run could not save its results: two replay files (best and
     # last) when they are saved, plus checkpoints and event files
     check_logdir(
@@ -186,14 +187,13 @@ def build_module(config: TrainConfig, spaces: EnvSpaces) -> DQN:
         loss=config.loss,
         max_grad_norm=config.max_grad_norm,
         tau=config.tau,
-        network=config.network,
+        network=config.network
+        if config.q_network is None
+        else {"class_path": config.q_network, "init_args": config.q_network_args or {}},
         optimizer=config.optimizer,
         optimizer_options=config.optimizer_options(),
         value_head=config.value_head(),
         noisy=config.noisy,
-        q_network=None
-        if config.q_network is None
-        else {"class_path": config.q_network, "init_args": config.q_network_args or {}},
     )
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from dqn_lightning.bounds import BOUNDS, check_bounds
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.run.cli import flag
 from dqn_lightning.run.loggers import check_loggers
@@ -149,16 +149,10 @@ class TrainConfig:
     """After each evaluation, log one greedy episode to TensorBoard as eval/video (needs pygame)."""
 
     def validate(self) -> None:
-        """Raises `ConfigError` for settings that cannot work together."""
-        _positive(self, "batch_size", "buffer_size", "train_freq", "num_envs", "gradient_steps", "eval_interval")
+        """Raises `ConfigError` for values out of range (`BOUNDS`) and settings that cannot work together."""
+        check_bounds(flags=True, **{name: getattr(self, name) for name in BOUNDS})
         if self.total_timesteps is None and self.max_episodes is None:
             raise ConfigError("give a budget: --total-timesteps or --max-episodes")
-        optional = ("total_timesteps", "max_episodes", "checkpoint_interval")
-        _positive(self, *(name for name in optional if getattr(self, name) is not None))
-        for name in ("lr", "gamma", "eps_start", "eps_end", "exploration_fraction", "tau"):
-            if not math.isfinite(getattr(self, name)):
-                raise ConfigError(f"--{flag(name)} must be a finite number, got {getattr(self, name)}")
-        _positive(self, "n_step", "num_nodes")
         per_set = [name for name in ("per_alpha", "per_beta_start", "per_eps") if getattr(self, name) is not None]
         if per_set and not self.prioritized:
             raise ConfigError(f"--{flag(per_set[0])} only applies to prioritized replay: add --prioritized")
@@ -171,10 +165,6 @@ class TrainConfig:
         rmsprop_set = [name for name in ("rmsprop_alpha", "rmsprop_centered") if getattr(self, name) is not None]
         if rmsprop_set and self.optimizer != "rmsprop":
             raise ConfigError(f"--{flag(rmsprop_set[0])} only applies to RMSprop: add --optimizer rmsprop")
-        for name in ("max_grad_norm", "per_alpha", "per_beta_start", "per_eps", "optimizer_eps", "rmsprop_alpha"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise ConfigError(f"--{flag(name)} must be a finite number, got {value}")
         if self.precision in ("16-true", "16"):
             raise ConfigError(
                 f"--precision {self.precision} keeps weights and optimizer state in float16, where Adam's eps (1e-8) "
@@ -210,34 +200,20 @@ class TrainConfig:
                 raise ConfigError(
                     f"--{flag(name)} only applies to --distributional {head}: add it or drop --{flag(name)}"
                 )
-        if self.atoms is not None and self.atoms < 2:
-            raise ConfigError(f"--atoms {self.atoms}: C51 needs at least 2 atoms (51 in the paper)")
-        v_min, v_max = self.v_min if self.v_min is not None else -10.0, self.v_max if self.v_max is not None else 10.0
-        if not (math.isfinite(v_min) and math.isfinite(v_max) and v_min < v_max):
-            raise ConfigError(
-                f"--v-min {v_min} must be below --v-max {v_max} (both finite): the support is [v_min, v_max]"
-            )
-        if self.quantiles is not None and self.quantiles < 1:
-            raise ConfigError(f"--quantiles {self.quantiles}: QR-DQN needs at least 1 quantile (200 in the paper)")
         if self.q_network is not None and (self.distributional != "none" or self.noisy):
             raise ConfigError("--distributional and --noisy shape our own networks: drop them with --q-network")
 
     def value_head(self) -> dict[str, Any] | None:
-        """The DQN's `value_head` spec for these settings (None: the expected-value head)."""
-        if self.distributional == "c51":
-            return {"kind": "c51", "atoms": self.atoms or 51, "v_min": self.v_min if self.v_min is not None else -10.0,
-                    "v_max": self.v_max if self.v_max is not None else 10.0}  # fmt: skip
-        if self.distributional == "qr":
-            return {"kind": "qr", "quantiles": self.quantiles or 200}
-        return None
+        """The DQN's `value_head` spec for these settings (None: the expected-value head); options left
+        unset keep the head's own defaults."""
+        if self.distributional == "none":
+            return None
+        options = ("atoms", "v_min", "v_max") if self.distributional == "c51" else ("quantiles",)
+        return {"kind": self.distributional} | {
+            key: getattr(self, key) for key in options if getattr(self, key) is not None
+        }
 
     def optimizer_options(self) -> dict[str, float | bool]:
         """The optimizer's options beyond lr, by torch's names (unset ones are left out)."""
         options = {"eps": self.optimizer_eps, "alpha": self.rmsprop_alpha, "centered": self.rmsprop_centered}
         return {key: value for key, value in options.items() if value is not None}
-
-
-def _positive(config: TrainConfig, *names: str) -> None:
-    for name in names:
-        if getattr(config, name) < 1:
-            raise ConfigError(f"--{flag(name)} must be >= 1, got {getattr(config, name)}")

@@ -15,6 +15,18 @@ from tests.toy_envs import chain, frame_stacked_chain
 NO_LOGGING = SimpleNamespace(is_global_zero=True, loggers=[], global_rank=0, world_size=1)
 
 
+class FirstAction:
+    """The smallest module EnvLoop accepts (its `Learner` interface): always action 0."""
+
+    n_actions = 2
+
+    def act(self, obs: np.ndarray, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
+        return np.zeros(len(obs), dtype=np.int64)
+
+    def close_envs(self) -> None:
+        pass
+
+
 def started_loop(max_steps: int = 4, num_envs: int = 1) -> EnvLoop:
     loop = EnvLoop(
         lambda: chain(max_steps),
@@ -24,7 +36,7 @@ def started_loop(max_steps: int = 4, num_envs: int = 1) -> EnvLoop:
         num_envs=num_envs,
         seed=0,
     )
-    loop.setup(NO_LOGGING, SimpleNamespace(), "fit")  # type: ignore[arg-type]
+    loop.setup(NO_LOGGING, FirstAction(), "fit")  # type: ignore[arg-type]
     loop.on_train_start(NO_LOGGING, SimpleNamespace())  # type: ignore[arg-type]
     return loop
 
@@ -167,3 +179,10 @@ def test_replay_episode_rebuilds_each_sub_env(vector: str) -> None:
         assert np.array_equal(rebuilt, obs)
     finally:
         env.close()
+
+
+def test_a_module_without_the_learner_interface_is_a_config_error() -> None:
+    loop = EnvLoop(lambda: chain(4), ReplayBuffer(100, (2,)), total_timesteps=100, learning_starts=0, seed=0)
+    with pytest.raises(ConfigError, match=r"EnvLoop feeds a module with n_actions, act\(obs, epsilon, rng\)"):
+        loop.setup(NO_LOGGING, SimpleNamespace(act=lambda obs: obs), "fit")  # type: ignore[arg-type]
+    loop.teardown(NO_LOGGING, SimpleNamespace(), "fit")  # type: ignore[arg-type]

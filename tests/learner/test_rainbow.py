@@ -89,11 +89,14 @@ def test_every_option_trains_through_train_py_and_loads_back(
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--distributional", "c51", "--v-min", "1", "--v-max", "1"], r"--v-min 1.0 must be below --v-max 1.0"),
-        (["--distributional", "c51", "--atoms", "1"], r"--atoms 1: C51 needs at least 2 atoms"),
+        (
+            ["--distributional", "c51", "--v-min", "1", "--v-max", "1"],
+            r"C51's support needs v_min below v_max, got 1.0",
+        ),
+        (["--distributional", "c51", "--atoms", "1"], r"--atoms must be >= 2, got 1"),
         (["--quantiles", "8"], r"--quantiles only applies to --distributional qr"),
         (["--distributional", "qr", "--v-max", "5"], r"--v-max only applies to --distributional c51"),
-        (["--distributional", "qr", "--quantiles", "0"], r"--quantiles 0: QR-DQN needs at least 1 quantile"),
+        (["--distributional", "qr", "--quantiles", "0"], r"--quantiles must be >= 1, got 0"),
         (["--distributional", "c51", "--q-network", "x.Y"], r"--distributional and --noisy shape our own networks"),
         (["--distributional", "c52"], r"argument --distributional: invalid choice"),
     ],

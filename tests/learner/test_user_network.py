@@ -68,7 +68,7 @@ def test_train_py_trains_a_user_network_and_the_checkpoint_rebuilds_it(user_dir:
     net = model.q_network
     assert type(net).__name__ == "LayerNormQ" and type(model.target_network).__name__ == "LayerNormQ"
     assert net.net[1].out_features == 32 and isinstance(net.net[2], nn.LayerNorm)
-    assert model.hparams["q_network"] == {"class_path": "my_nets.LayerNormQ", "init_args": {"width": 32}}
+    assert model.hparams["network"] == {"class_path": "my_nets.LayerNormQ", "init_args": {"width": 32}}
     saved = torch.load(last, weights_only=True)["state_dict"]
     assert torch.equal(saved["q_network.net.1.weight"], net.net[1].weight)
     # trained: the weights moved from a fresh module's (LayerNorm's gain starts at exactly 1)
@@ -78,15 +78,36 @@ def test_train_py_trains_a_user_network_and_the_checkpoint_rebuilds_it(user_dir:
 
 def test_an_instance_is_used_as_given_and_must_be_passed_again_to_load(tmp_path: Path) -> None:
     net = TinyQ()
-    model = DQN.from_env("CartPole-v1", q_network=net, eval_episodes=0)
+    model = DQN.from_env("CartPole-v1", network=net, eval_episodes=0)
     assert model.q_network is net and model(torch.ones(5, 4)).shape == (5, 2)
     path = tmp_path / "m.ckpt"
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
                 "pytorch-lightning_version": "2.5.0"}, path)  # fmt: skip
-    with pytest.raises(ConfigError, match=r"instance of .*TinyQ.*pass q_network=TinyQ\(\.\.\.\)"):
+    with pytest.raises(ConfigError, match=r"instance of .*TinyQ.*pass network=TinyQ\(\.\.\.\)"):
         DQN.load_from_checkpoint(path)
-    loaded = DQN.load_from_checkpoint(path, q_network=TinyQ())
+    loaded = DQN.load_from_checkpoint(path, network=TinyQ())
     assert torch.equal(loaded.q_network.out.weight, net.out.weight)
+
+
+def test_network_takes_a_plain_torch_module_as_a_new_user_would_write_it() -> None:
+    net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    model = DQN((4,), 2, network=net, eval_episodes=0)
+    assert model.q_network is net and model.hparams["network"]["class_path"] == "torch.nn.modules.container.Sequential"
+    assert DQN((4,), 2, network="mlp").hparams["network"] == "mlp"  # a name records the name
+
+
+def test_q_network_is_a_deprecated_alias_of_network(tmp_path: Path) -> None:
+    net = TinyQ()
+    with pytest.warns(DeprecationWarning, match="pass your module or its import path as network="):
+        model = DQN.from_env("CartPole-v1", q_network=net, eval_episodes=0)
+    assert model.q_network is net
+    with pytest.raises(ConfigError, match="not both"), pytest.warns(DeprecationWarning):
+        DQN.from_env("CartPole-v1", q_network=net, network="mlp", eval_episodes=0)
+
+
+def test_an_unknown_network_name_lists_the_names_and_the_other_ways() -> None:
+    with pytest.raises(ConfigError, match=r"unknown network 'resnet'; choose one of auto, mlp, .*your own nn.Module"):
+        DQN((4,), 2, network="resnet")
 
 
 @pytest.mark.parametrize(

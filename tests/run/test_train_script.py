@@ -12,6 +12,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dqn_lightning import BestAndLastCheckpoint
+from tests.helpers import run_main
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
@@ -137,12 +138,23 @@ def test_seed_tutorial_preset_runs_its_episode_budget(tmp_path: Path) -> None:
         (["--config", "missing.yaml"], "cannot read config file missing.yaml"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(tmp_path: Path, flags: list[str], message: str) -> None:
-    result = run_train(*flags, "--logdir", "logs", cwd=tmp_path)
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # in-process: train.py is `sys.exit(main())`; the subprocess test below checks that wrapper once
+    monkeypatch.chdir(tmp_path)
+    code, lines = run_main([*flags, "--logdir", "logs"], capsys)
+    assert code == 2
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("train.py: error:"), lines
+    assert not (tmp_path / "logs").exists()  # nothing written
+
+
+def test_bad_input_through_the_script_process_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = run_train("--env", "NoSuchEnv-v0", "--logdir", "logs", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("train.py: error:"), result.stderr
-    assert not (tmp_path / "logs").exists()  # nothing written
+    assert len(lines) == 1 and lines[0].startswith("train.py: error: unknown env id 'NoSuchEnv-v0'"), result.stderr
+    assert not (tmp_path / "logs").exists()
 
 
 def test_config_file_and_flag_precedence(tmp_path: Path) -> None:

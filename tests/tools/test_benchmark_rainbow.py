@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from dqn_lightning.learner.value_heads import build_value_head
 from dqn_lightning.run.config import parse_config
 from tests.helpers import load_script
 
@@ -25,7 +26,10 @@ def test_every_contender_does_the_same_work_and_differs_only_in_its_part(env: st
     changed = {label: {p for p in PARTS if getattr(config, p) != getattr(base, p)} for label, config in configs.items()}
     assert changed["+ prioritized replay"] == {"prioritized"}
     assert changed["+ dueling"] == {"dueling"}
-    assert changed["+ C51 (51 atoms)"] == {"distributional"} and configs["+ C51 (51 atoms)"].value_head()["atoms"] == 51
+    assert (
+        changed["+ C51 (51 atoms)"] == {"distributional"}
+        and build_value_head(configs["+ C51 (51 atoms)"].value_head()).outputs_per_action == 51
+    )
     assert changed["+ noisy nets"] == {"noisy"}
     rainbow = configs["Rainbow (--rainbow)"]
     assert rainbow.prioritized and rainbow.dueling and rainbow.noisy and rainbow.double

@@ -1,0 +1,86 @@
+"""The one interface between the env loop and the learner it feeds, both ways, and fault agreement.
+
+- `Learner`: what `EnvLoop` needs from the LightningModule: the action count and a policy.
+- `StepOutput`: what a training step hands back, which Lightning passes to `on_train_batch_end`
+  as `outputs`: the batch's new PER priorities (the replay side writes them into its buffer,
+  as TorchRL's loss writes `td_error` into the sample) and a non-finite-loss fault.
+- `agree_on_fault`: under DDP, a fault on one rank stops every rank, at once and with the faulty
+  rank's message. A rank whose env raises, or whose loss turns NaN, does not raise on its own:
+  the other ranks would wait for it in their next collective until the process group's timeout
+  (30 minutes by default). It records the fault, takes part in the rest of the batch, and at the
+  end of the batch every rank calls `agree_on_fault`: one all-reduce of a flag per batch on the
+  healthy path, and, only when a flag is up, one gather of the messages. Then every rank raises
+  the same `TrainingFault`, before any checkpoint of the batch could save spoiled weights.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypedDict, runtime_checkable
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from dqn_lightning.errors import TrainingFault
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """What `EnvLoop` needs from the module it feeds."""
+
+    n_actions: int
+
+    def act(self, obs: np.ndarray, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Epsilon-greedy actions `(n,)` int64 for observations `(n, *obs_shape)`."""
+        ...
+
+    def close_envs(self) -> None:
+        """Closes the module's own envs (evaluation); called when fit fails."""
+        ...
+
+
+class StepOutput(TypedDict, total=False):
+    """What `training_step` returns: nothing on the plain path."""
+
+    slot: torch.Tensor  # (n,) int64: the buffer slots the batch's samples came from (prioritized replay)
+    priority: torch.Tensor  # (n,) float32: their new priority signal (|TD error| or the distributional loss)
+    fault: NonFiniteLoss  # the batch's first non-finite loss, raised on every rank at the batch's end
+
+
+class NonFiniteLoss(TrainingFault):
+    """A NaN or infinite loss at `gradient_step`; `EnvLoop` reports it with the env step and resume hint."""
+
+    def __init__(self, value: float, gradient_step: int) -> None:
+        super().__init__(f"the loss became {value} at gradient step {gradient_step}")
+        self.value, self.gradient_step = value, gradient_step
+
+    def report(self, env_steps: int, resume_hint: str) -> TrainingFault:
+        """The user's message: where it happened, where to continue from, and what to look for."""
+        fault = TrainingFault(
+            f"{self} (env step {env_steps}); {resume_hint} (it predates the bad update). Look for NaN or huge "
+            "rewards or observations from the env, or lower --lr / set --max-grad-norm"
+        )
+        fault.gradient_step = self.gradient_step
+        return fault
+
+
+def agree_on_fault(trainer: pl.Trainer, fault: TrainingFault | None) -> None:
+    """Raises a `TrainingFault` on every rank if any rank has one (on one process: raises `fault`)."""
+    if trainer.world_size == 1:
+        if fault is not None:
+            raise fault
+        return
+    flag = torch.tensor(float(fault is not None), device=trainer.strategy.root_device)
+    if float(trainer.strategy.reduce(flag, reduce_op="sum")) == 0.0:
+        return
+    # a NaN loss spreads to every rank through the averaged gradients: report the first one
+    # (lowest gradient step, then lowest rank); an env fault counts as earlier than any NaN
+    reports: list[tuple[float, int, str] | None] = [None] * trainer.world_size
+    mine = (_when(fault), trainer.global_rank, str(fault)) if fault is not None else None
+    torch.distributed.all_gather_object(reports, mine)
+    _, rank, message = min(report for report in reports if report is not None)
+    raise TrainingFault(f"rank {rank}: {message}") from fault
+
+
+def _when(fault: TrainingFault) -> float:
+    return float(fault.gradient_step) if fault.gradient_step is not None else -1.0
