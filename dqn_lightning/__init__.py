@@ -11,7 +11,7 @@ from dqn_lightning.learner.module import DQN
 from dqn_lightning.learner.networks import QNetwork
 from dqn_lightning.learner.td import bellman_huber, bellman_mse, double_td_target, q_of_actions, td_target
 from dqn_lightning.replay.buffer import ReplayBatch, ReplayBuffer
-from dqn_lightning.replay.dataset import ReplayDataset, replay_dataloader
+from dqn_lightning.replay.dataset import ReplayDataModule, ReplayDataset, replay_dataloader
 from dqn_lightning.replay.prioritized import PrioritizedReplayBuffer
 from dqn_lightning.replay.sum_tree import SumTree
 
@@ -26,6 +26,7 @@ __all__ = [
     "QNetwork",
     "ReplayBatch",
     "ReplayBuffer",
+    "ReplayDataModule",
     "ReplayDataset",
     "SumTree",
     "bellman_huber",

@@ -23,6 +23,7 @@ from dqn_lightning.bounds import check_bounds
 from dqn_lightning.checkpoint_paths import resume_hint
 from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.replay.buffer import ReplayBuffer
+from dqn_lightning.replay.dataset import ReplayDataModule
 from dqn_lightning.replay.prioritized import PrioritizedReplayBuffer
 from dqn_lightning.replay.replay_files import DEFAULT_LIMIT_BYTES, ReplayFiles
 
@@ -43,7 +44,8 @@ class EnvLoop(Callback):
 
     Args:
         env: a Gymnasium env id, or a function that builds one env.
-        buffer: where transitions go (the same buffer the train dataloader samples).
+        buffer: where transitions go (the same buffer the train dataloader samples); None: the
+            buffer of the Trainer's `ReplayDataModule`, found when fit starts.
         total_timesteps: env-step budget over all envs (None: only `max_episodes` limits).
         max_episodes: episode budget (None: only `total_timesteps` limits).
         learning_starts: random-policy env steps taken at fit start, before any learning.
@@ -69,7 +71,7 @@ class EnvLoop(Callback):
     def __init__(
         self,
         env: str | EnvFactory,
-        buffer: ReplayBuffer,
+        buffer: ReplayBuffer | None = None,
         *,
         total_timesteps: int | None = 100_000,
         max_episodes: int | None = None,
@@ -100,7 +102,9 @@ class EnvLoop(Callback):
         if vector not in ("sync", "async"):
             raise ConfigError(f"vector must be sync or async, got {vector!r}")
         self.env_source = env
-        self.buffer = buffer
+        self._buffer = buffer
+        self._save_buffer, self._buffer_limit_bytes = save_buffer, buffer_limit_bytes
+        self._replay_files = ReplayFiles(buffer, save_buffer, buffer_limit_bytes) if buffer is not None else None
         self.total_timesteps = total_timesteps
         self.max_episodes = max_episodes
         self.learning_starts = learning_starts
@@ -113,7 +117,6 @@ class EnvLoop(Callback):
         )
         self.seed = seed if seed is not None else secrets.randbits(31)
         self.log_interval = log_interval
-        self.replay_files = ReplayFiles(buffer, save_buffer, buffer_limit_bytes)
         self.rng = np.random.default_rng(self.seed)
         self.env: Any = None
         self.rank, self.world_size = 0, 1  # set from the Trainer in setup
@@ -129,6 +132,20 @@ class EnvLoop(Callback):
         self._rank_states: list[dict[str, Any]] | None = None  # DDP: every rank's state from a checkpoint
         self._fault: TrainingFault | None = None  # DDP: this rank's env fault, raised everywhere at batch end
         self._learner: Learner | None = None  # the module, set in setup
+
+    @property
+    def buffer(self) -> ReplayBuffer:
+        """The replay buffer this loop fills."""
+        if self._buffer is None:
+            raise RuntimeError("EnvLoop has no buffer yet: give it one, or fit with a ReplayDataModule")
+        return self._buffer
+
+    @property
+    def replay_files(self) -> ReplayFiles:
+        """Saves the buffer beside each checkpoint and reads it back on resume."""
+        if self._replay_files is None:
+            self._replay_files = ReplayFiles(self.buffer, self._save_buffer, self._buffer_limit_bytes)
+        return self._replay_files
 
     @property
     def epsilon(self) -> float:
@@ -170,6 +187,14 @@ class EnvLoop(Callback):
         if stage != "fit" or self.env is not None:
             return
         self.rank, self.world_size = trainer.global_rank, trainer.world_size
+        if self._buffer is None:
+            datamodule = getattr(trainer, "datamodule", None)
+            if not isinstance(datamodule, ReplayDataModule):
+                raise ConfigError(
+                    "EnvLoop without a buffer fills the ReplayDataModule's: fit with "
+                    "trainer.fit(model, datamodule=ReplayDataModule(buffer, ...)), or give EnvLoop the buffer"
+                )
+            self._buffer = datamodule.buffer
         if self.rank > 0:  # each rank its own episodes, exploration and replay draws
             self.rng = np.random.default_rng(self.seed + self.rank)
             self.buffer.rng = np.random.default_rng(self.seed + self.rank)

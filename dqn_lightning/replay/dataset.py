@@ -1,11 +1,14 @@
-"""The replay buffer seen by Lightning: an endless stream of ready-made batches."""
+"""The replay buffer seen by Lightning: an endless stream of ready-made batches, and a DataModule around it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import pytorch_lightning as pl
 from torch.utils.data import DataLoader, IterableDataset
 
+from dqn_lightning.bounds import check_bounds
 from dqn_lightning.replay.buffer import ReplayBatch, ReplayBuffer
 
 
@@ -40,8 +43,7 @@ class ReplayDataset(IterableDataset[DeferredBatch]):
     """
 
     def __init__(self, buffer: ReplayBuffer, batch_size: int, gradient_steps: int = 1) -> None:
-        if batch_size < 1 or gradient_steps < 1:
-            raise ValueError(f"batch_size and gradient_steps must be >= 1, got {batch_size} and {gradient_steps}")
+        check_bounds(batch_size=batch_size, gradient_steps=gradient_steps)
         self.buffer = buffer
         self.batch_size = batch_size
         self.gradient_steps = gradient_steps
@@ -65,3 +67,32 @@ class ReplayDataset(IterableDataset[DeferredBatch]):
 def replay_dataloader(buffer: ReplayBuffer, batch_size: int, gradient_steps: int = 1) -> DataLoader[DeferredBatch]:
     """The DataLoader to pass as `trainer.fit(model, train_dataloaders=...)`."""
     return DataLoader(ReplayDataset(buffer, batch_size, gradient_steps), batch_size=None, num_workers=0)
+
+
+class ReplayDataModule(pl.LightningDataModule):
+    """The replay side as a `LightningDataModule`: a buffer, and the endless dataloader drawn from it.
+
+    `trainer.fit(model, datamodule=ReplayDataModule(buffer, batch_size=64))`, with
+    `EnvLoop(env)` (no buffer of its own) on the Trainer: the loop fills this module's buffer.
+    LightningCLI builds it from YAML, the buffer given as `class_path` / `init_args`
+    (see scripts/lightning_cli.yaml). The buffer's contents and sampler state are saved by
+    the EnvLoop, once per DDP rank, with the replay files beside each checkpoint.
+
+    Args:
+        buffer: the replay buffer (`ReplayBuffer` or `PrioritizedReplayBuffer`) the env loop fills.
+        batch_size: transitions per minibatch.
+        gradient_steps: minibatches per Lightning batch, one update each.
+    """
+
+    def __init__(self, buffer: ReplayBuffer, batch_size: int = 64, gradient_steps: int = 1) -> None:
+        super().__init__()
+        check_bounds(batch_size=batch_size, gradient_steps=gradient_steps)
+        self.buffer, self.batch_size, self.gradient_steps = buffer, batch_size, gradient_steps
+
+    def train_dataloader(self) -> DataLoader[DeferredBatch]:
+        return replay_dataloader(self.buffer, self.batch_size, self.gradient_steps)
+
+    def val_dataloader(self) -> Any:
+        # evaluation plays greedy episodes in the module's own env: Lightning asks the datamodule
+        # once one is given, so hand it the module's loader (one item per evaluation)
+        return self.trainer.lightning_module.val_dataloader()  # type: ignore[union-attr]
