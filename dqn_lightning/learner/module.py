@@ -18,7 +18,6 @@ from dqn_lightning.acting.envs import env_spaces
 from dqn_lightning.acting.interface import NonFiniteLoss, StepOutput
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.learner.checkpoint_file import check_env_matches, read_checkpoint
-from dqn_lightning.learner.fast_path import direct_update, writes_logs_now
 from dqn_lightning.learner.hparams import check_hparams
 from dqn_lightning.learner.networks import NetworkName, QNetwork
 from dqn_lightning.learner.noisy import resample_noise
@@ -27,6 +26,7 @@ from dqn_lightning.learner.rng_state import OwnGenerators, capture_rng_states, r
 from dqn_lightning.learner.user_networks import choose_q_network
 from dqn_lightning.learner.validation import GreedyValidation
 from dqn_lightning.learner.value_heads import build_value_head
+from dqn_lightning.private_api import copy_parameters, direct_update, writes_logs_now
 from dqn_lightning.replay.buffer import ReplayBatch
 from dqn_lightning.replay.dataset import DeferredBatch
 
@@ -345,12 +345,7 @@ class DQN(GreedyValidation):
         """Copies the online network's weights into the target network (blends them in if tau < 1)."""
         if self.target_network is None:
             return
-        target: list[torch.Tensor] = list(self.target_network.parameters())
-        online: list[torch.Tensor] = list(self.q_network.parameters())
-        if self.tau == 1.0:
-            torch._foreach_copy_(target, online)
-        else:
-            torch._foreach_lerp_(target, online, self.tau)
+        copy_parameters(list(self.target_network.parameters()), list(self.q_network.parameters()), self.tau)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Adam's fused kernel (CPU and CUDA) updates all parameters in one call: about a third of

@@ -18,6 +18,7 @@ from typing import Any
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from dqn_lightning.errors import ConfigError
+from dqn_lightning.private_api import mlflow_tracking_uri, started_experiment
 
 LOGGERS: tuple[str, ...] = ("tensorboard", "csv", "mlflow", "wandb")
 TRACKERS_FILE = "trackers.json"
@@ -138,7 +139,7 @@ def tracker_ids(loggers: Sequence[Logger]) -> dict[str, Any]:
     for logger in loggers:
         kind = type(logger).__name__
         if kind == "MLFlowLogger":
-            ids["mlflow"] = {"tracking_uri": logger._tracking_uri, "run_id": logger.run_id}  # type: ignore[attr-defined]
+            ids["mlflow"] = {"tracking_uri": mlflow_tracking_uri(logger), "run_id": logger.run_id}  # type: ignore[attr-defined]
         elif kind == "WandbLogger":
             ids["wandb"] = {"id": logger.version, "project": logger.name}
     return ids
@@ -161,7 +162,7 @@ def finish_trackers(loggers: Sequence[Logger]) -> None:
     """Ends the W&B run (Lightning leaves it open until the process exits), so a next run in this
     process starts its own instead of joining this one."""
     for logger in loggers:
-        experiment = getattr(logger, "_experiment", None)  # only a run that was started
+        experiment = started_experiment(logger)
         if type(logger).__name__ == "WandbLogger" and experiment is not None:
             experiment.finish()
 

@@ -1,4 +1,4 @@
-"""Speed tricks behind one door: every read of a private torch or Lightning API, each with a public fallback.
+"""Every use of a private torch or Lightning API, each with a public fallback: speed tricks and tracker ids.
 
 For a network as small as CartPole's MLP, `Adam.step()` spends about twice as long in its Python
 wrappers (profiling hooks, dynamo guards, regrouping tensors by device and dtype, gathering
@@ -105,3 +105,37 @@ def writes_logs_now(trainer: pl.Trainer) -> bool:
         return decision
     every = max(int(getattr(trainer, "log_every_n_steps", 50)), 1)
     return (trainer.global_step + 1) % every == 0 or trainer.should_stop
+
+
+def copy_parameters(target: list[Tensor], online: list[Tensor], tau: float) -> None:
+    """`target <- online` (tau 1) or `target <- tau * online + (1 - tau) * target`, in place.
+
+    torch's foreach kernels do all tensors in one call, about half the time of a per-tensor loop
+    (4 vs 7 us for the CartPole MLP); the loop is the public fallback and gives the same bits.
+    """
+    if tau == 1.0:
+        foreach = getattr(torch, "_foreach_copy_", None)
+        if foreach is not None:
+            foreach(target, online)
+        else:
+            for t, o in zip(target, online, strict=True):
+                t.copy_(o)
+        return
+    foreach = getattr(torch, "_foreach_lerp_", None)
+    if foreach is not None:
+        foreach(target, online, tau)
+    else:
+        for t, o in zip(target, online, strict=True):
+            t.lerp_(o, tau)
+
+
+def mlflow_tracking_uri(logger: Any) -> str | None:
+    """The store an `MLFlowLogger` writes to (Lightning keeps it private; None if that changes)."""
+    uri = getattr(logger, "_tracking_uri", None)
+    return uri if isinstance(uri, str) else None
+
+
+def started_experiment(logger: Any) -> Any:
+    """A logger's experiment object if it was started, else None, without starting it (Lightning's
+    `experiment` property would start one)."""
+    return getattr(logger, "_experiment", None)

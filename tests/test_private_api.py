@@ -11,9 +11,9 @@ import pytorch_lightning as pl
 import torch
 
 from dqn_lightning import DQN, EnvLoop, ReplayBuffer, replay_dataloader
-from dqn_lightning.learner import fast_path
-from dqn_lightning.learner.fast_path import fused_adam_step
+from dqn_lightning import private_api as fast_path
 from dqn_lightning.learner.networks import QNetwork
+from dqn_lightning.private_api import fused_adam_step
 from tests.helpers import quiet_trainer
 
 
@@ -130,3 +130,18 @@ def test_log_decision_falls_back_to_the_public_interval() -> None:
     assert not fast_path.writes_logs_now(trainer)  # type: ignore[arg-type]
     trainer.should_stop = True
     assert fast_path.writes_logs_now(trainer)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tau", [1.0, 0.005])
+def test_copy_parameters_public_fallback_gives_the_same_bits(tau: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    online = [torch.randn(3, 5), torch.randn(5)]
+    fast = [torch.randn(3, 5), torch.randn(5)]
+    slow = [t.clone() for t in fast]
+    expected = [t + tau * (o - t) if tau < 1 else o.clone() for t, o in zip(fast, online, strict=True)]
+    fast_path.copy_parameters(fast, online, tau)
+    monkeypatch.delattr(torch, "_foreach_copy_")
+    monkeypatch.delattr(torch, "_foreach_lerp_")
+    fast_path.copy_parameters(slow, online, tau)
+    assert all(torch.equal(a, b) for a, b in zip(fast, slow, strict=True))
+    assert all(torch.allclose(a, e) for a, e in zip(fast, expected, strict=True))  # the blend, by hand
