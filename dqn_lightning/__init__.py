@@ -1,9 +1,9 @@
 """Deep Q-learning as PyTorch Lightning parts: env -> EnvLoop -> ReplayBuffer -> ReplayDataset -> DQN."""
 
+from dqn_lightning.acting.clocks import linear_schedule
 from dqn_lightning.acting.env_loop import EnvLoop
 from dqn_lightning.acting.envs import EnvSpaces, env_spaces, make_env, make_vector_env
 from dqn_lightning.acting.evaluation import evaluate
-from dqn_lightning.acting.schedules import linear_schedule
 from dqn_lightning.callbacks.checkpointing import BestAndLastCheckpoint
 from dqn_lightning.callbacks.progress import EpisodeProgressBar
 from dqn_lightning.errors import ConfigError

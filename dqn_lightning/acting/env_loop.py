@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 import secrets
-import time
-import warnings
 from collections import deque
 from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
+from dqn_lightning.acting.clocks import TrainClock, linear_schedule
 from dqn_lightning.acting.envs import EnvFactory, make_vector_env
 from dqn_lightning.acting.episodes import Episodes
-from dqn_lightning.acting.interface import Learner, StepOutput, agree_on_fault
+from dqn_lightning.acting.interface import Learner, StepOutput, agree_on_fault, check_parts_fit
+from dqn_lightning.acting.loop_state import LoopState
 from dqn_lightning.acting.rollout_log import RolloutLog
-from dqn_lightning.acting.schedules import linear_schedule
 from dqn_lightning.bounds import check_bounds
 from dqn_lightning.checkpoint_paths import resume_hint
 from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.replay.buffer import ReplayBuffer
-from dqn_lightning.replay.dataset import ReplayDataModule
 from dqn_lightning.replay.prioritized import PrioritizedReplayBuffer
 from dqn_lightning.replay.replay_files import DEFAULT_LIMIT_BYTES, ReplayFiles
 
 
-class EnvLoop(Callback):
+class EnvLoop(LoopState):
     """Steps the training env(s) with the module's policy and adds every transition to the buffer.
 
     - At fit start: resets the env and fills the buffer with `learning_starts` env steps of a
@@ -122,30 +119,20 @@ class EnvLoop(Callback):
         self.rank, self.world_size = 0, 1  # set from the Trainer in setup
         # counters: all saved by state_dict
         self.env_steps = 0
-        self.train_seconds = 0.0  # wall time in fit, evaluation excluded
+        self.clock = TrainClock()  # wall time in fit, evaluation excluded
         self.tracker = Episodes(num_envs)
         self._restored = False
         self._buffer_file: str | None = None  # replay file of the checkpoint we resumed from
         self.rollout_log = RolloutLog(log_interval)
-        self._clock: float | None = None
         self._obs: np.ndarray = np.empty(0)  # current observations, set at train start
         self._rank_states: list[dict[str, Any]] | None = None  # DDP: every rank's state from a checkpoint
         self._fault: TrainingFault | None = None  # DDP: this rank's env fault, raised everywhere at batch end
         self._learner: Learner | None = None  # the module, set in setup
 
     @property
-    def buffer(self) -> ReplayBuffer:
-        """The replay buffer this loop fills."""
-        if self._buffer is None:
-            raise RuntimeError("EnvLoop has no buffer yet: give it one, or fit with a ReplayDataModule")
-        return self._buffer
-
-    @property
-    def replay_files(self) -> ReplayFiles:
-        """Saves the buffer beside each checkpoint and reads it back on resume."""
-        if self._replay_files is None:
-            self._replay_files = ReplayFiles(self.buffer, self._save_buffer, self._buffer_limit_bytes)
-        return self._replay_files
+    def train_seconds(self) -> float:
+        """Wall seconds spent training, evaluation excluded (as of the clock's last stop)."""
+        return self.clock.seconds
 
     @property
     def epsilon(self) -> float:
@@ -187,46 +174,18 @@ class EnvLoop(Callback):
         if stage != "fit" or self.env is not None:
             return
         self.rank, self.world_size = trainer.global_rank, trainer.world_size
-        if self._buffer is None:
-            datamodule = getattr(trainer, "datamodule", None)
-            if not isinstance(datamodule, ReplayDataModule):
-                raise ConfigError(
-                    "EnvLoop without a buffer fills the ReplayDataModule's: fit with "
-                    "trainer.fit(model, datamodule=ReplayDataModule(buffer, ...)), or give EnvLoop the buffer"
-                )
-            self._buffer = datamodule.buffer
+        self._attach_buffer(trainer)
         if self.rank > 0:  # each rank its own episodes, exploration and replay draws
             self.rng = np.random.default_rng(self.seed + self.rank)
             self.buffer.rng = np.random.default_rng(self.seed + self.rank)
         self.env = make_vector_env(self.env_source, self.num_envs, self.vector, training=True)
-        obs_shape = self.env.single_observation_space.shape
-        if self.buffer.obs_shape != tuple(obs_shape):
-            raise ConfigError(
-                f"the replay buffer stores observations of shape {self.buffer.obs_shape} but the env "
-                f"returns {obs_shape}: build the buffer from the env's observation space"
-            )
-        if self.buffer.env_ordered and self.buffer.num_envs != self.num_envs:
-            raise ConfigError(
-                f"the replay buffer expects {self.buffer.num_envs} envs per step (n-step returns or frame storage) "
-                f"but the loop runs {self.num_envs}: build the buffer with num_envs={self.num_envs}"
-            )
-        if not isinstance(pl_module, Learner):
-            raise ConfigError(
-                f"EnvLoop feeds a module with n_actions, act(obs, epsilon, rng) and close_envs() (see "
-                f"dqn_lightning.acting.interface.Learner); {type(pl_module).__name__} lacks them"
-            )
-        if pl_module.n_actions != self.env.single_action_space.n:
-            raise ConfigError(
-                f"the module has {pl_module.n_actions} actions but the env has {self.env.single_action_space.n}: "
-                "build the module for this env (DQN.from_env)"
-            )
-        self._learner = pl_module
+        self._learner = check_parts_fit(self.env, self.buffer, self.num_envs, pl_module)
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # on_train_start, not on_fit_start: it runs after Lightning restored a checkpoint.
         # The dataloader's first batch is drawn after this (DeferredBatch), from a full buffer.
-        self._start_clock()
+        self.clock.start()
         if self._rank_states is not None:  # a DDP checkpoint: continue this rank's own envs and buffer
             self._load_rank_state(self._rank_states[self.rank] if self.rank < len(self._rank_states) else None)
         seeds = [self._episode_seed(i) for i in range(self.num_envs)]
@@ -273,21 +232,21 @@ class EnvLoop(Callback):
                 raise RuntimeError("the training step returned priorities, but the EnvLoop's buffer is not prioritized")
             self.buffer.update_priorities(output["slot"].cpu().numpy(), output["priority"].float().cpu().numpy())
         if self.rollout_log.due(self.env_steps):
-            self.rollout_log.progress(trainer, self.env_steps, self._elapsed(), self.epsilon)
+            self.rollout_log.progress(trainer, self.env_steps, self.clock.elapsed(), self.epsilon)
         if self._done_everywhere(trainer):
             trainer.should_stop = True
 
     @override
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._stop_clock()  # evaluation time is not training time
+        self.clock.stop()  # evaluation time is not training time
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start_clock()
+        self.clock.start()
 
     @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._stop_clock()
+        self.clock.stop()
 
     @override
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -313,69 +272,6 @@ class EnvLoop(Callback):
                 f"env {name} raised {type(err).__name__} ({reason}) in {what} at env step {self.env_steps}; "
                 f"the envs are closed; {resume_hint(trainer)}"
             ) from err
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        state = self._own_state()
-        if self.world_size > 1:
-            # every rank calls this while a checkpoint is made, and only rank 0 writes the file:
-            # gather all ranks' env states into it, so each rank resumes its own envs and buffer
-            states: list[Any] = [None] * self.world_size
-            torch.distributed.all_gather_object(states, state)
-            state = {**state, "ranks": states}
-        return state
-
-    def _own_state(self) -> dict[str, Any]:
-        return {
-            "env_steps": self.env_steps,
-            "train_seconds": self._elapsed(),
-            **self.tracker.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "seed": self.seed,
-            "next_log": self.rollout_log.next_at,
-            "buffer": self.buffer.state_dict(),
-            "buffer_file": self.replay_files.file_name(self.env_steps, self.rank),
-        }
-
-    @override
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # the rank is not known yet (setup comes later): keep every rank's state for on_train_start
-        self._rank_states = state_dict.get("ranks")
-        self._load_rank_state(state_dict)
-
-    def _load_rank_state(self, state_dict: dict[str, Any] | None) -> None:
-        if state_dict is None:  # more ranks than the checkpoint had: this rank starts afresh
-            self._restored, self._buffer_file = True, None
-            self.tracker.start_afresh()
-            return
-        self.tracker.load_state_dict(state_dict)  # first: it refuses a checkpoint of another num_envs
-        self.env_steps = state_dict["env_steps"]
-        self.train_seconds = state_dict.get("train_seconds", 0.0)
-        self.rng.bit_generator.state = state_dict["rng"]
-        self.seed = state_dict.get("seed", self.seed)
-        self.rollout_log.next_at = state_dict.get("next_log", self.log_interval)
-        if "buffer" in state_dict:
-            self.buffer.load_state_dict(state_dict["buffer"])
-        self._buffer_file = state_dict.get("buffer_file")
-        self._restored = True
-
-    @override
-    def on_save_checkpoint(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        self.replay_files.save(trainer, self.env_steps, self.rank)  # under DDP every rank its own file
-
-    # ---- resume helpers -----------------------------------------------------------------------
-
-    def _load_buffer(self, trainer: pl.Trainer) -> None:
-        """Reads the replay file saved with the resumed checkpoint, or starts the buffer afresh."""
-        if not self.replay_files.load(trainer, self._buffer_file):
-            warnings.warn(
-                f"resuming without the replay buffer ({self._buffer_file or 'not saved'}): it is refilled with "
-                f"{self.learning_starts} random steps, so this run will not match an uninterrupted one exactly",
-                stacklevel=2,
-            )
-            self.learning_starts = self.env_steps + self.learning_starts
 
     def _episode_seed(self, i: int) -> int:
         return self.tracker.seed(self.seed + self.rank, i)
@@ -412,16 +308,6 @@ class EnvLoop(Callback):
     def mean_return(self, last: int = 100) -> float:
         """Mean return of this rank's last `last` finished episodes (NaN before the first)."""
         return self.tracker.mean_return(last)
-
-    def _start_clock(self) -> None:
-        self._clock = time.perf_counter()
-
-    def _stop_clock(self) -> None:
-        self.train_seconds = self._elapsed()
-        self._clock = None
-
-    def _elapsed(self) -> float:
-        return self.train_seconds + (time.perf_counter() - self._clock if self._clock is not None else 0.0)
 
 
 def find_env_loop(trainer: pl.Trainer) -> EnvLoop | None:

@@ -4,6 +4,7 @@
 - `StepOutput`: what a training step hands back, which Lightning passes to `on_train_batch_end`
   as `outputs`: the batch's new PER priorities (the replay side writes them into its buffer,
   as TorchRL's loss writes `td_error` into the sample) and a non-finite-loss fault.
+- `check_parts_fit`: the env, the buffer and the module agree on shapes and counts.
 - `agree_on_fault`: under DDP, a fault on one rank stops every rank, at once and with the faulty
   rank's message. A rank whose env raises, or whose loss turns NaN, does not raise on its own:
   the other ranks would wait for it in their next collective until the process group's timeout
@@ -15,13 +16,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol, TypedDict, runtime_checkable
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from dqn_lightning.errors import TrainingFault
+from dqn_lightning.errors import ConfigError, TrainingFault
+from dqn_lightning.replay.buffer import ReplayBuffer
 
 
 @runtime_checkable
@@ -84,3 +86,30 @@ def agree_on_fault(trainer: pl.Trainer, fault: TrainingFault | None) -> None:
 
 def _when(fault: TrainingFault) -> float:
     return float(fault.gradient_step) if fault.gradient_step is not None else -1.0
+
+
+def check_parts_fit(env: Any, buffer: ReplayBuffer, num_envs: int, module: object) -> Learner:
+    """The module, as a `Learner`, once the env, the buffer and the module are shown to fit
+    together (observation shape, envs per step, action count); else a one-line `ConfigError`."""
+    obs_shape = env.single_observation_space.shape
+    if buffer.obs_shape != tuple(obs_shape):
+        raise ConfigError(
+            f"the replay buffer stores observations of shape {buffer.obs_shape} but the env "
+            f"returns {obs_shape}: build the buffer from the env's observation space"
+        )
+    if buffer.env_ordered and buffer.num_envs != num_envs:
+        raise ConfigError(
+            f"the replay buffer expects {buffer.num_envs} envs per step (n-step returns or frame storage) "
+            f"but the loop runs {num_envs}: build the buffer with num_envs={num_envs}"
+        )
+    if not isinstance(module, Learner):
+        raise ConfigError(
+            f"EnvLoop feeds a module with n_actions, act(obs, epsilon, rng) and close_envs() (see "
+            f"dqn_lightning.acting.interface.Learner); {type(module).__name__} lacks them"
+        )
+    if module.n_actions != env.single_action_space.n:
+        raise ConfigError(
+            f"the module has {module.n_actions} actions but the env has {env.single_action_space.n}: "
+            "build the module for this env (DQN.from_env)"
+        )
+    return module

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from pytorch_lightning.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
@@ -16,22 +13,20 @@ from torch import Tensor, nn
 from dqn_lightning.acting.env_loop import find_env_loop
 from dqn_lightning.acting.envs import env_spaces
 from dqn_lightning.acting.interface import NonFiniteLoss, StepOutput
-from dqn_lightning.errors import ConfigError
-from dqn_lightning.learner.checkpoint_file import check_env_matches, read_checkpoint
-from dqn_lightning.learner.hparams import check_hparams
-from dqn_lightning.learner.networks import NetworkName, QNetwork
+from dqn_lightning.learner.networks import NetworkName
 from dqn_lightning.learner.noisy import resample_noise
 from dqn_lightning.learner.optimizers import build_optimizer, check_optimizer
+from dqn_lightning.learner.policy import QPolicy
 from dqn_lightning.learner.rng_state import OwnGenerators, capture_rng_states, restore_rng_states
-from dqn_lightning.learner.user_networks import choose_q_network
-from dqn_lightning.learner.validation import GreedyValidation
+from dqn_lightning.learner.td import check_td_settings
+from dqn_lightning.learner.user_networks import choose_q_network, network_or_alias
 from dqn_lightning.learner.value_heads import build_value_head
 from dqn_lightning.private_api import copy_parameters, direct_update, writes_logs_now
 from dqn_lightning.replay.buffer import ReplayBatch
 from dqn_lightning.replay.dataset import DeferredBatch
 
 
-class DQN(GreedyValidation):
+class DQN(QPolicy):
     """Deep Q-learning as a LightningModule.
 
     `training_step` takes one gradient step per minibatch of the (stacked) batch that
@@ -50,7 +45,7 @@ class DQN(GreedyValidation):
         gamma: discount factor in [0, 1].
         target_update_interval: gradient steps between hard copies of the online network into
             the target network; 0 keeps no target network and bootstraps from the online
-            network itself (the seed tutorial's way).
+            network itself.
         env_id: the Gymnasium env this module acts in; used to build the evaluation env and
             by tools that load a checkpoint (kept in the checkpoint's hyperparameters).
         eval_episodes: greedy episodes per evaluation (0 disables evaluation).
@@ -76,6 +71,7 @@ class DQN(GreedyValidation):
         noisy: noisy linear layers (factorised Gaussian, sigma0 0.5) for exploration; greedy in eval mode.
 
     Example:
+        >>> import numpy as np
         >>> model = DQN.from_env("CartPole-v1", hidden_sizes=(64, 64))
         >>> model.act(np.zeros((1, 4), dtype=np.float32)).shape
         (1,)
@@ -105,19 +101,11 @@ class DQN(GreedyValidation):
         noisy: bool = False,
     ) -> None:
         super().__init__(eval_episodes)
-        check_hparams(lr, gamma, target_update_interval, eval_episodes, loss, tau, max_grad_norm, double)
+        check_td_settings(lr, gamma, target_update_interval, eval_episodes, loss, tau, max_grad_norm, double)
         check_optimizer(optimizer, optimizer_options or {})
         obs_shape, hidden_sizes = tuple(int(d) for d in obs_shape), tuple(int(h) for h in hidden_sizes)
         optimizer_options = dict(optimizer_options or {})  # saved as a plain dict: weights-only loadable
-        if q_network is not None:
-            warnings.warn(
-                "DQN(q_network=...) is deprecated: pass your module or its import path as network=",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if not (isinstance(network, str) and network == "auto"):
-                raise ConfigError("give network= or q_network= (its deprecated alias), not both")
-            network = q_network
+        network = network_or_alias(network, q_network)
         self.save_hyperparameters(ignore=["q_network", "network"])
         self.automatic_optimization = False  # several gradient steps per training_step
         self.value_head = build_value_head(value_head, loss)
@@ -143,66 +131,13 @@ class DQN(GreedyValidation):
         self._log_sums: torch.Tensor
         self.register_buffer("_log_sums", torch.zeros(3))
 
+    # ---- learning -----------------------------------------------------------------------------
+
     @classmethod
     def from_env(cls, env_id: str, **hparams: Any) -> DQN:
         """Builds a module sized for `env_id`'s spaces (a `ConfigError` if DQN cannot act there)."""
         spaces = env_spaces(env_id)
         return cls(obs_shape=spaces.obs_shape, n_actions=spaces.n_actions, env_id=env_id, **hparams)
-
-    @classmethod
-    def load_from_checkpoint(  # type: ignore[override]
-        cls,
-        checkpoint_path: str | Path,
-        map_location: Any = None,
-        hparams_file: str | Path | None = None,
-        strict: bool | None = None,
-        weights_only: bool = True,
-        **kwargs: Any,
-    ) -> DQN:
-        """Lightning's loader, after checking that the file is a DQN checkpoint of ours.
-
-        A missing, truncated or foreign file raises a one-line `ConfigError` instead of a
-        traceback from deep inside torch; so does `env_id=` naming an env whose observation or
-        action sizes differ from the network's. Loading is weights-only: no code in the file runs.
-        """
-        checkpoint = read_checkpoint(checkpoint_path)
-        if kwargs.get("env_id") is not None:  # acting in another env: its sizes must fit the network
-            check_env_matches(checkpoint["hyper_parameters"], kwargs["env_id"], checkpoint_path)
-        return super().load_from_checkpoint(  # type: ignore[return-value]
-            checkpoint_path, map_location, hparams_file, strict, weights_only=weights_only, **kwargs
-        )
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """Q-values `(batch, n_actions)` for observations `(batch, *obs_shape)` as the env gives them."""
-        return self.value_head.q_values(self.q_network(obs))
-
-    # ---- acting -------------------------------------------------------------------------------
-
-    @torch.no_grad()
-    def act(self, obs: np.ndarray, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Epsilon-greedy actions `(n,)` int64 for observations `(n, *obs_shape)`.
-
-        Runs the online network on the module's device, and not at all when every action is
-        random. `rng` draws the exploration; when not given, a generator of the module's own,
-        seeded from torch's seed (so `seed_everything` makes it reproducible).
-        """
-        n = obs.shape[0]
-        if epsilon > 0.0:
-            # one uniform draw u per row: explore when u < epsilon, and then u / epsilon is
-            # itself uniform on [0, 1), which picks the random action
-            u = np.asarray((rng if rng is not None else self._generators.numpy).random(n))
-            explore = u < epsilon
-            random_actions = (u / epsilon * self.n_actions).astype(np.int64)
-            if explore.all():
-                return random_actions
-        if self.noisy and self.training:  # fresh noise for each acting step (mean weights in eval mode)
-            resample_noise(self.q_network, self._generators.noise)
-        greedy = self.q_network.greedy_numpy(obs) if isinstance(self.q_network, QNetwork) else None
-        if greedy is None:
-            greedy = self(torch.as_tensor(obs, device=self.device)).argmax(dim=1).cpu().numpy()
-        return np.where(explore, random_actions, greedy) if epsilon > 0.0 else greedy
-
-    # ---- learning -----------------------------------------------------------------------------
 
     def on_fit_start(self) -> None:
         if find_env_loop(self.trainer) is None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from dqn_lightning.bounds import check_bounds
+from dqn_lightning.errors import ConfigError
+
 
 def td_target(reward: Tensor, terminated: Tensor, next_q: Tensor, gamma: float | Tensor) -> Tensor:
     """Bellman target `r + gamma * (1 - terminated) * max_a next_q[a]`, shape `(batch,)`.
@@ -52,3 +55,24 @@ def bellman_huber(q_taken: Tensor, target: Tensor, weight: Tensor | None = None)
 
 
 TD_LOSSES = {"mse": bellman_mse, "huber": bellman_huber}
+
+
+def check_td_settings(
+    lr: float,
+    gamma: float,
+    target_update_interval: int,
+    eval_episodes: int,
+    loss: str,
+    tau: float,
+    max_grad_norm: float | None,
+    double: bool,
+) -> None:
+    """Rejects impossible learner settings before any network is built (ranges: `bounds.BOUNDS`)."""
+    check_bounds(
+        lr=lr, gamma=gamma, target_update_interval=target_update_interval, eval_episodes=eval_episodes, tau=tau,
+        max_grad_norm=max_grad_norm,
+    )  # fmt: skip
+    if loss not in TD_LOSSES:
+        raise ConfigError(f"loss must be one of {', '.join(TD_LOSSES)}, got {loss!r}")
+    if double and target_update_interval == 0:
+        raise ConfigError("double DQN needs a target network: set target_update_interval >= 1")

@@ -11,6 +11,7 @@ import importlib
 import inspect
 import os
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -139,3 +140,19 @@ def choose_q_network(
         check_q_values(network, obs_shape, n_actions, spec["class_path"])
         return network, spec
     return build_user_network(spec, obs_shape, n_actions), spec
+
+
+def network_or_alias(
+    network: str | nn.Module | Mapping[str, Any], q_network: nn.Module | str | Mapping[str, Any] | None
+) -> str | nn.Module | Mapping[str, Any]:
+    """`network`, or the deprecated `q_network=` alias when that is what was given (pre-1.0)."""
+    if q_network is None:
+        return network
+    warnings.warn(
+        "DQN(q_network=...) is deprecated: pass your module or its import path as network=",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if not (isinstance(network, str) and network == "auto"):
+        raise ConfigError("give network= or q_network= (its deprecated alias), not both")
+    return q_network
