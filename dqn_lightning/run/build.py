@@ -12,8 +12,9 @@ Every script, the tuner, the benchmarks and the tests build a run here, so a use
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,76 +171,54 @@ def main(argv: list[str] | None = None, prog: str = "train.py") -> int:
     return exit_code(prog, run)
 
 
+def settings_for(target: Callable[..., Any], config: TrainConfig, **given: Any) -> dict[str, Any]:
+    """The keyword arguments `target` takes: each setting of the same name, then `given` (the
+    arguments named otherwise, or made from several settings). A new setting that a constructor
+    takes under its own name needs no line here."""
+    names = {field.name for field in dataclasses.fields(config)}
+    taken = inspect.signature(target).parameters
+    return {name: getattr(config, name) for name in taken if name in names and name not in DEPRECATED} | given
+
+
+DEPRECATED = {"q_network"}  # DQN's old name for `network`: never filled from the settings
+
+
 def build_module(config: TrainConfig, spaces: EnvSpaces) -> DQN:
     """The learner the settings ask for, sized for the env's spaces."""
+    user_network = {"class_path": config.q_network, "init_args": config.q_network_args or {}}
     return DQN(
-        obs_shape=spaces.obs_shape,
-        n_actions=spaces.n_actions,
-        hidden_sizes=config.hidden_sizes,
-        lr=config.lr,
-        gamma=config.gamma,
-        target_update_interval=config.target_update_interval,
-        env_id=config.env,
-        eval_episodes=config.eval_episodes,
-        eval_seed=config.seed,
-        double=config.double,
-        dueling=config.dueling,
-        loss=config.loss,
-        max_grad_norm=config.max_grad_norm,
-        tau=config.tau,
-        network=config.network
-        if config.q_network is None
-        else {"class_path": config.q_network, "init_args": config.q_network_args or {}},
-        optimizer=config.optimizer,
-        optimizer_options=config.optimizer_options(),
-        value_head=config.value_head(),
-        noisy=config.noisy,
+        **settings_for(
+            DQN,
+            config,
+            obs_shape=spaces.obs_shape,
+            n_actions=spaces.n_actions,
+            env_id=config.env,
+            eval_seed=config.seed,
+            network=config.network if config.q_network is None else user_network,
+            optimizer_options=config.optimizer_options(),
+            value_head=config.value_head(),
+        )
     )
 
 
 def build_buffer(config: TrainConfig, spaces: EnvSpaces) -> ReplayBuffer:
     """The replay buffer the settings ask for: uniform or prioritized, 1-step or n-step."""
-    common: dict[str, Any] = {
-        "n_step": config.n_step,
-        "gamma": config.gamma,
-        "num_envs": config.num_envs,
+    given: dict[str, Any] = {
+        "capacity": config.buffer_size,
+        "obs_shape": spaces.obs_shape,
+        "obs_dtype": spaces.obs_dtype,
         # Atari's frame stacks share frames: keep each one once (0.7 GB per 100k transitions, not 5.6)
         "store_frames": is_atari(config.env),
     }
     if not config.prioritized:
-        return ReplayBuffer(config.buffer_size, spaces.obs_shape, spaces.obs_dtype, seed=config.seed, **common)
-    per: dict[str, Any] = {
-        "alpha": config.per_alpha,
-        "beta_start": config.per_beta_start,
-        "eps": config.per_eps,
-        # beta reaches 1 at the end of the step budget (or after 100k steps with an episode budget)
-        "beta_steps": config.total_timesteps or 100_000,
-    }
-    return PrioritizedReplayBuffer(
-        config.buffer_size,
-        spaces.obs_shape,
-        spaces.obs_dtype,
-        seed=config.seed,
-        **{k: v for k, v in per.items() if v is not None},
-        **common,
-    )
+        return ReplayBuffer(**settings_for(ReplayBuffer, config, **given))
+    per = {"alpha": config.per_alpha, "beta_start": config.per_beta_start, "eps": config.per_eps}
+    given |= {key: value for key, value in per.items() if value is not None}  # unset: the buffer's defaults
+    # beta reaches 1 at the end of the step budget (or after 100k steps with an episode budget)
+    given["beta_steps"] = config.total_timesteps or 100_000
+    return PrioritizedReplayBuffer(**settings_for(PrioritizedReplayBuffer, config, **given))
 
 
 def build_env_loop(config: TrainConfig, buffer: ReplayBuffer) -> EnvLoop:
     """The env-stepping callback that fills `buffer` as the settings say."""
-    return EnvLoop(
-        config.env,
-        buffer,
-        total_timesteps=config.total_timesteps,
-        max_episodes=config.max_episodes,
-        learning_starts=config.learning_starts,
-        train_freq=config.train_freq,
-        num_envs=config.num_envs,
-        vector=config.vector,
-        eps_start=config.eps_start,
-        eps_end=config.eps_end,
-        exploration_fraction=config.exploration_fraction,
-        exploration_steps=config.exploration_steps,
-        seed=config.seed,
-        save_buffer=config.save_buffer,
-    )
+    return EnvLoop(**settings_for(EnvLoop, config, env=config.env, buffer=buffer))
