@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -46,3 +51,16 @@ def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
     capsys.readouterr()  # drop what came before
     code = main(argv)
     return code, capsys.readouterr().err.strip().splitlines()
+
+
+def run_train(*flags: str, cwd: Path, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """train.py with `flags`, run from `cwd`: in this process by default (the script is
+    `sys.exit(main())`, so only a test of the process itself needs `process=True`)."""
+    if process:
+        env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)}  # ROOT: tests.toy_envs envs
+        command = [sys.executable, str(ROOT / "scripts" / "train.py"), *flags]
+        return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(flags))
+    return subprocess.CompletedProcess(["train.py", *flags], code, out.getvalue(), err.getvalue())

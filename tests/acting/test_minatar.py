@@ -15,7 +15,7 @@ import torch
 from dqn_lightning import ConfigError, make_env
 from dqn_lightning.acting.minatar import ChannelsFirstFrames, render_frame
 from dqn_lightning.learner.networks import MinAtarCNN, NatureCNN, QNetwork, build_q_network
-from tests.helpers import load_script
+from tests.helpers import load_script, run_train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,7 +143,7 @@ def test_smoke_run_and_play_with_video(tmp_path: Path) -> None:
     ],
 )
 def test_bad_minatar_input_is_one_line_and_exit_2(tmp_path: Path, flags: list[str], message: str) -> None:
-    result = run_script("train.py", *flags, "--total-timesteps", "2000", "--logdir", "logs", cwd=tmp_path)
+    result = run_train(*flags, "--total-timesteps", "2000", "--logdir", "logs", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr[-1000:]

@@ -10,6 +10,8 @@ import numpy as np
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from tests.helpers import run_train
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 TINY = ["--total-timesteps", "900", "--learning-starts", "100", "--train-freq", "4", "--gradient-steps", "4",
@@ -17,8 +19,7 @@ TINY = ["--total-timesteps", "900", "--learning-starts", "100", "--train-freq", 
 
 
 def train(tmp_path: Path, *flags: str) -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *TINY, *flags], cwd=tmp_path,
-                            env=ENV, capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = run_train(*TINY, *flags, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
 
 

@@ -16,7 +16,7 @@ from dqn_lightning import ConfigError
 from dqn_lightning.run import config as config_module
 from dqn_lightning.run import train
 from dqn_lightning.run.config import TrainConfig, build_parser, parse_config, parse_settings
-from tests.helpers import load_script
+from tests.helpers import load_script, run_train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -163,10 +163,7 @@ def test_readme_parts_example_trains_and_loads_its_best_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the "own Lightning code" example as users copy it, on a budget a test affords
-    text = (ROOT / "README.md").read_text()
-    match = re.search(r"## Using the parts.*?```python\n(.*?)```", text, re.S)
-    assert match, "README: the example of 'Using the parts in your own Lightning code'"
-    code = match.group(1)
+    code = readme_parts_example("EnvLoop(")
     small = code.replace("total_timesteps=50_000", "total_timesteps=1_200").replace(
         "val_check_interval=5_000", "val_check_interval=400"
     )
@@ -177,6 +174,28 @@ def test_readme_parts_example_trains_and_loads_its_best_checkpoint(
     checkpoints = sorted(p.name for p in (tmp_path / "lightning_logs").glob("*/checkpoints/*.ckpt"))
     assert "last.ckpt" in checkpoints and any(name.startswith("best-envstep") for name in checkpoints)
     assert names["actions"].shape == (3,)  # type: ignore[attr-defined]
+
+
+def test_readme_one_call_example_trains_through_the_builder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = readme_parts_example("from dqn_lightning.run import")
+    small = code.replace(
+        '"20000"', '"600", "--learning-starts", "200", "--eval-interval", "300", "--eval-episodes", "2"'
+    )
+    assert small.count('"600"') == 2, "the example's budget moved: update this test"
+    monkeypatch.chdir(tmp_path)
+    names: dict[str, object] = {}
+    exec(compile(small, "README example", "exec"), names)
+    summary = names["summary"]
+    assert summary["env"] == "Acrobot-v1" and summary["env_steps"] == 600  # type: ignore[index]
+
+
+def readme_parts_example(marker: str) -> str:
+    """The python block of 'Using the parts in your own Lightning code' that contains `marker`."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Using the parts") :]
+    blocks = [block for block in re.findall(r"```python\n(.*?)```", section, re.S) if marker in block]
+    assert blocks, f"README: no example with {marker!r} under 'Using the parts in your own Lightning code'"
+    return blocks[0]
 
 
 def test_readme_has_commands_to_check() -> None:
@@ -195,6 +214,13 @@ def test_readme_command_parses_and_cheap_ones_run(
     (tmp_path / "my_nets.py").write_text(readme_user_network())
     monkeypatch.delitem(sys.modules, "my_nets", raising=False)  # this test's own, not another's
     script, flags = Path(argv[0]).stem, argv[1:]
+    if script == "lightning_cli":  # LightningCLI parses with jsonargparse: check the whole config, then stop
+        pytest.importorskip("jsonargparse", reason="the cli extra: pip install -e '.[cli]'")
+        flags = [str(ROOT / flag) if flag.startswith("scripts/") else flag for flag in flags]
+        with pytest.raises(SystemExit) as exit_info:
+            load_script(script).main([*flags, "--print_config"])
+        assert exit_info.value.code in (0, None)
+        return
     if script != "train":
         check_other_script(script, flags, monkeypatch)
         return
@@ -251,17 +277,10 @@ def test_default_console_is_clean(tmp_path: Path) -> None:
 
 
 def test_a_resumed_run_counts_env_steps_against_its_budget(tmp_path: Path) -> None:
-    import os
-    import subprocess
-
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    train_py = [sys.executable, str(ROOT / "scripts" / "train.py")]
     flags = ["--eval-interval", "500", "--eval-episodes", "2", "--logdir", "logs", "--learning-starts", "200"]
-    first = subprocess.run([*train_py, *flags, "--total-timesteps", "1000"], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=300, env=env)  # fmt: skip
+    first = run_train(*flags, "--total-timesteps", "1000", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
-    resumed = subprocess.run([*train_py, "--resume", "last", "--logdir", "logs", "--total-timesteps", "1500"],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    resumed = run_train("--resume", "last", "--logdir", "logs", "--total-timesteps", "1500", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     output = (resumed.stdout + resumed.stderr).replace("\r", "\n")
     assert re.search(r"^train: 100%.*1500/1500 .* env steps/s", output, re.M), output[-1500:]

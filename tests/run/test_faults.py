@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers import run_train
+
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = Path(__file__).resolve().parents[1]
 TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
@@ -30,7 +32,13 @@ def env_with(fault: str | None) -> dict[str, str]:
 
 
 def run(flags: list[str], cwd: Path, fault: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TRAIN, *flags], cwd=cwd, capture_output=True, text=True, timeout=300, env=env_with(fault))
+    """train.py in this process, with the toy env's injected fault (signals and DDP need a process)."""
+    if fault:
+        os.environ["DQN_TEST_FAULT"] = fault
+    try:
+        return run_train(*flags, cwd=cwd)
+    finally:
+        os.environ.pop("DQN_TEST_FAULT", None)
 
 
 def one_line(stderr: str) -> str:

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,20 +10,14 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dqn_lightning import BestAndLastCheckpoint
-from tests.helpers import run_main
+from tests.helpers import run_main, run_train
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = [sys.executable, str(ROOT / "scripts" / "train.py")]
 
 
-def run_train(*flags: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    # tests/ on the path: --env toy_envs:<id> makes gymnasium import the test envs
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([*TRAIN, *flags], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
-
-
 def test_tiny_run_writes_events_checkpoints_and_summary(tmp_path: Path) -> None:
-    result = run_train(
+    result = run_train(  # as a process: scripts/train.py itself, its output and exit status
         "--train-freq",
         "1",
         "--gradient-steps",
@@ -41,6 +33,7 @@ def test_tiny_run_writes_events_checkpoints_and_summary(tmp_path: Path) -> None:
         "--logdir",
         "logs",
         cwd=tmp_path,
+        process=True,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     run_dir = tmp_path / "logs" / "CartPole-v1" / "version_0"
@@ -150,7 +143,7 @@ def test_bad_input_exits_2_with_one_line(
 
 
 def test_bad_input_through_the_script_process_exits_2_with_one_line(tmp_path: Path) -> None:
-    result = run_train("--env", "NoSuchEnv-v0", "--logdir", "logs", cwd=tmp_path)
+    result = run_train("--env", "NoSuchEnv-v0", "--logdir", "logs", cwd=tmp_path, process=True)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("train.py: error: unknown env id 'NoSuchEnv-v0'"), result.stderr
