@@ -1,4 +1,4 @@
-"""Watch a trained agent play, as the seed tutorial did at its end.
+"""Watch a trained agent play a few games, with its scores (and MP4s with --video).
 
     python scripts/play.py --checkpoint lightning_logs/CartPole-v1/version_0/checkpoints/last.ckpt
     python scripts/play.py --checkpoint last --episodes 5 --video videos/    # MP4s, no display needed

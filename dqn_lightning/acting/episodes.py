@@ -59,7 +59,7 @@ class Episodes:
         return float(np.mean(recent)) if recent else float("nan")
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain lists and numbers (the keys of the checkpoints written before this class existed)."""
+        """Plain lists and numbers (weights-only loadable), under the keys EnvLoop's checkpoints use."""
         return {
             "episodes": self.finished,
             "recent_returns": list(self.recent_returns),

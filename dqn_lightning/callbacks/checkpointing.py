@@ -60,8 +60,8 @@ class BestAndLastCheckpoint(ModelCheckpoint):
     @property
     @override
     def state_key(self) -> str:
-        # the key a plain ModelCheckpoint with these settings has: checkpoints written before this
-        # class existed (or by a user's ModelCheckpoint) resume their best score and best file
+        # the key a plain ModelCheckpoint with these settings has: Lightning matches callback states
+        # by this key, so a checkpoint saved by a ModelCheckpoint resumes its best score and best file
         return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
 
     @override

@@ -1,4 +1,4 @@
-"""A progress bar that shows what the seed tutorial printed: episode, score, average, epsilon.
+"""A progress bar that shows the episode, its score, the average score and epsilon.
 
 It counts env steps (not Lightning's "Epoch 0" batches), and each evaluation prints one line
 above it (env step, mean ± std, best so far) instead of a validation sub-bar.

@@ -1,7 +1,7 @@
 """Q-networks by name: `build_q_network` picks the MLP, the Nature CNN or the MinAtar CNN for an observation.
 
-The networks themselves live in `mlp.py` (QNetwork) and `cnn.py` (NatureCNN, MinAtarCNN); they are
-re-exported here so that `from dqn_lightning.learner.networks import QNetwork` keeps working.
+The networks themselves live in `mlp.py` (QNetwork) and `cnn.py` (NatureCNN, MinAtarCNN); all three
+are importable from here, beside the function that chooses among them.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from dqn_lightning.learner.module import DQN
 def run_summary(
     trainer: pl.Trainer, model: DQN, env_loop: EnvLoop, checkpoint: ModelCheckpoint, wall_seconds: float
 ) -> dict[str, Any]:
-    """Collects the numbers DESIGN.md names; NaN-free (None where a value does not exist).
+    """The run's numbers for people and scripts; NaN-free (None where a value does not exist).
 
     Under DDP every rank must call it (it sums episodes over ranks); the recent-return means are
     rank 0's own episodes.

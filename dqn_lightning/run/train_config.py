@@ -24,7 +24,7 @@ class TrainConfig:
     total_timesteps: int | None = 50_000
     """Env-step budget over all envs (null: stop on --max-episodes only)."""
     max_episodes: int | None = None
-    """Episode budget, like the tutorial's 200 games (null: no episode limit)."""
+    """Episode budget (the seed-tutorial preset: 200 games; null: no episode limit)."""
     seed: int = 0
     """Seeds Lightning, the envs, exploration and the replay sampler."""
     lr: float = 1e-3
