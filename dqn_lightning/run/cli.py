@@ -181,3 +181,50 @@ def as_flags(settings: dict[str, Any]) -> list[str]:
         else:
             tokens += [option, "null" if value is None else str(value)]
     return tokens
+
+
+def typed_settings(settings: type, values: dict[str, Any]) -> dict[str, Any]:
+    """Settings read from a file (a preset, `--config`, a run's config.yaml), checked and typed
+    as data against the dataclass `settings`, with the rules and messages of the flags.
+
+    Values YAML already typed (numbers, booleans, lists, mappings, null) are checked as they are;
+    text goes through the flag's own converter (so `1e-3`, which YAML reads as text, is a number).
+    """
+    hints = get_type_hints(settings)
+    return {name: _typed(name, hints[name], value) for name, value in values.items()}
+
+
+def _typed(name: str, annotation: Any, value: Any) -> Any:
+    option = f"--{flag(name)}"
+    kind, optional = _split_optional(annotation)
+
+    def wrong(expected: str) -> NoReturn:
+        raise ConfigError(f"argument {option}: expected {expected}, got {value!r}")
+
+    if value is None:
+        return None if optional else wrong("a value (null is not allowed here)")
+    if kind is bool:
+        return value if isinstance(value, bool) else _boolean(str(value), option)
+    if get_origin(kind) is tuple:
+        items = value if isinstance(value, list | tuple) else _tokens([str(value)])
+        if get_args(kind)[0] is str:
+            return tuple(str(item) for item in items)
+        if not all(
+            (isinstance(item, int) and not isinstance(item, bool)) or str(item).lstrip("-").isdigit() for item in items
+        ):
+            wrong("whole numbers")
+        return tuple(int(item) for item in items)
+    if kind is dict or get_origin(kind) is dict:
+        return value if isinstance(value, dict) else wrong("a mapping such as '{width: 256}'")
+    if get_origin(kind) is Literal:
+        return value if value in get_args(kind) else wrong(f"one of {', '.join(map(str, get_args(kind)))}")
+    if isinstance(value, str) or kind is str:
+        try:
+            return _scalar(kind, optional)(str(value))
+        except argparse.ArgumentTypeError as err:
+            raise ConfigError(f"argument {option}: {err}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and not isinstance(value, int)):
+        wrong(_KIND_NAMES.get(kind, kind.__name__))
+    if not math.isfinite(value):
+        wrong("a finite number")
+    return kind(value)

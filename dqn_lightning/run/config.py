@@ -96,7 +96,7 @@ def parse_settings(argv: list[str] | None = None) -> tuple[TrainConfig, str]:
     parser = build_parser()
     typed = vars(parser.parse_args(list(argv if argv is not None else sys.argv[1:])))
     config_file = typed.pop("config", None)
-    from_file = _parse_layer(parser, load_settings(Path(config_file), "config file")) if config_file else {}
+    from_file = _parse_layer(load_settings(Path(config_file), "config file")) if config_file else {}
     chosen = {**from_file, **typed}  # what the user asked for, in the file or as flags
     resume = chosen.get("resume")
     if resume is not None:
@@ -104,13 +104,13 @@ def parse_settings(argv: list[str] | None = None) -> tuple[TrainConfig, str]:
         checkpoint = latest_checkpoint(chosen.get("logdir", "lightning_logs")) if resume == "last" else Path(resume)
         read_checkpoint(checkpoint)
         saved = run_dir_of(checkpoint) / RUN_CONFIG
-        base = _parse_layer(parser, load_settings(saved, "run config")) if saved.is_file() else {}
+        base = _parse_layer(load_settings(saved, "run config")) if saved.is_file() else {}
         chosen["resume"] = str(checkpoint)
         origin = f"the settings of the resumed run ({saved})"
     else:
         preset: str = chosen.get("preset") or (env_preset(chosen["env"]) if "env" in chosen else "cartpole") or "none"
         has_preset = preset != "none"
-        base = _parse_layer(parser, _preset_settings(preset)) if has_preset else {}
+        base = _parse_layer(_preset_settings(preset)) if has_preset else {}
         if has_preset and "env" not in base and "env" not in chosen:
             example = "MinAtar/Breakout-v0" if preset.startswith("minatar") else "CartPole-v1"
             raise ConfigError(f"preset {preset} is a recipe for any env of its kind: add --env, e.g. --env {example}")
@@ -160,9 +160,9 @@ def _with_switches(base: dict[str, Any], chosen: dict[str, Any]) -> tuple[dict[s
     return merged, "; ".join(notes)
 
 
-def _parse_layer(parser: argparse.ArgumentParser, settings: dict[str, Any]) -> dict[str, Any]:
-    # YAML values pass through the flags' own parsing, so a file gets the same checks as a flag
-    return vars(parser.parse_args(cli.as_flags(settings)))
+def _parse_layer(settings: dict[str, Any]) -> dict[str, Any]:
+    """A file's settings, typed and checked as data with the flags' rules and messages."""
+    return cli.typed_settings(TrainConfig, settings)
 
 
 def _keep_update_rate(base: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:

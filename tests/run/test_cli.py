@@ -60,7 +60,7 @@ def test_settings_follow_the_env_and_say_where_they_came_from() -> None:
 
 
 def test_one_rate_flag_keeps_the_presets_updates_per_env_step() -> None:
-    # cartpole: 128 updates after 256 env steps. --train-freq 1 alone used to keep 128 updates per env step
+    # cartpole: 128 updates after 256 env steps, so --train-freq 1 alone means 1 update per env step, not 128
     config, origin = parse_settings(["--train-freq", "1"])
     assert (config.train_freq, config.gradient_steps) == (1, 1)
     assert "--gradient-steps 1 keeps the preset's updates per env step" in origin
@@ -288,3 +288,28 @@ def test_a_resumed_run_counts_env_steps_against_its_budget(tmp_path: Path) -> No
     assert re.search(r"^train:.*\| 1000/1500 \[", output, re.M), output[:1500]
     for unwanted in ("exists and is not empty", "dirpath has changed", "Epoch 0", "/?"):
         assert unwanted not in output, unwanted
+
+
+def test_files_are_typed_as_data_with_the_flags_rules_and_messages(tmp_path: Path) -> None:
+    from dqn_lightning.run import cli
+    from dqn_lightning.run.config import _preset_settings, presets
+
+    parser = build_parser()
+    for name in presets():  # every shipped preset: the same values as its settings typed as flags
+        settings = _preset_settings(name)
+        assert cli.typed_settings(TrainConfig, settings) == vars(parser.parse_args(cli.as_flags(settings))), name
+    path = tmp_path / "run.yaml"
+    for text, message in [
+        ("batch_size: 2.5\n", "argument --batch-size: expected a whole number, got 2.5"),
+        ("hidden_sizes: [64, 1.5]\n", "argument --hidden-sizes: expected whole numbers"),
+        ("double: maybe\n", "argument --double: expected true or false, got 'maybe'"),
+        ("loss: fancy\n", "argument --loss: expected one of mse, huber, got 'fancy'"),
+        ("lr: .inf\n", "argument --lr: expected a finite number"),
+        ("env: null\n", "argument --env: expected a value (null is not allowed here)"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            parse_config(["--config", str(path)])
+    path.write_text("lr: 1e-3\nhidden_sizes: 32\n")  # YAML reads 1e-3 as text: still the number
+    config = parse_config(["--config", str(path)])
+    assert (config.lr, config.hidden_sizes) == (0.001, (32,))
