@@ -1,14 +1,20 @@
-"""The one test that trains for real: the agent must actually learn CartPole."""
+"""The learning runs: agents trained for real must actually learn (CartPole, MinAtar Breakout).
+
+Marked `learning`: `pytest -m "not learning"` runs the unit and integration tests alone.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dqn_lightning import DQN, evaluate, make_vector_env
 from dqn_lightning.run import train
 from dqn_lightning.run.config import parse_config
+
+pytestmark = pytest.mark.learning
 
 
 def test_cartpole_preset_learns_to_balance(tmp_path: Path) -> None:
