@@ -70,7 +70,7 @@ class EnvLoop(LoopState):
         env: str | EnvFactory,
         buffer: ReplayBuffer | None = None,
         *,
-        total_timesteps: int | None = 100_000,
+        total_timesteps: int | None = 50_000,
         max_episodes: int | None = None,
         learning_starts: int = 1_000,
         train_freq: int = 1,

@@ -2,67 +2,78 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from dqn_lightning.acting.env_loop import EnvLoop
 from dqn_lightning.bounds import BOUNDS, check_bounds
 from dqn_lightning.errors import ConfigError
+from dqn_lightning.learner.module import DQN
+from dqn_lightning.replay.buffer import ReplayBuffer
 from dqn_lightning.run.cli import flag
 from dqn_lightning.run.loggers import check_loggers
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true")
 
 
+def default_of(part: Callable[..., Any], name: str) -> Any:
+    """The default of `part`'s argument `name`: stated once, in the constructor that uses it."""
+    return inspect.signature(part).parameters[name].default
+
+
 @dataclass
 class TrainConfig:
-    """Everything one training run needs."""
+    """Everything one training run needs. A setting that a part takes under the same name has
+    that part's default (`default_of`); the others are the command line's own."""
 
     preset: str = "cartpole"
     """Preset the settings start from (dqn_lightning/run/presets/); none: the defaults below."""
     env: str = "CartPole-v1"
     """Gymnasium env id (discrete actions, Box observations)."""
-    total_timesteps: int | None = 50_000
+    total_timesteps: int | None = default_of(EnvLoop, "total_timesteps")
     """Env-step budget over all envs (null: stop on --max-episodes only)."""
-    max_episodes: int | None = None
+    max_episodes: int | None = default_of(EnvLoop, "max_episodes")
     """Episode budget (the seed-tutorial preset: 200 games; null: no episode limit)."""
     seed: int = 0
     """Seeds Lightning, the envs, exploration and the replay sampler."""
-    lr: float = 1e-3
+    lr: float = default_of(DQN, "lr")
     """Learning rate."""
-    gamma: float = 0.99
+    gamma: float = default_of(DQN, "gamma")
     """Discount factor."""
     batch_size: int = 64
     """Transitions per gradient step."""
     buffer_size: int = 50_000
     """Replay buffer capacity in transitions."""
-    learning_starts: int = 1_000
+    learning_starts: int = default_of(EnvLoop, "learning_starts")
     """Random-policy env steps that fill the buffer before learning."""
-    train_freq: int = 1
+    train_freq: int = default_of(EnvLoop, "train_freq")
     """Env steps (of every env) per training step."""
-    num_envs: int = 1
+    num_envs: int = default_of(EnvLoop, "num_envs")
     """Envs stepped together in a Gymnasium SyncVectorEnv; each step adds num_envs transitions."""
     gradient_steps: int = 1
     """Gradient steps per training step."""
-    target_update_interval: int = 500
+    target_update_interval: int = default_of(DQN, "target_update_interval")
     """Gradient steps between target-network copies (0: no target network)."""
-    eps_start: float = 1.0
+    eps_start: float = default_of(EnvLoop, "eps_start")
     """Initial exploration rate."""
-    eps_end: float = 0.05
+    eps_end: float = default_of(EnvLoop, "eps_end")
     """Final exploration rate."""
-    exploration_fraction: float = 0.1
+    exploration_fraction: float = default_of(EnvLoop, "exploration_fraction")
     """Fraction of --total-timesteps over which epsilon decays linearly."""
-    exploration_steps: int | None = None
+    exploration_steps: int | None = default_of(EnvLoop, "exploration_steps")
     """Epsilon decay length in env steps (overrides --exploration-fraction)."""
-    hidden_sizes: tuple[int, ...] = (128, 128)
+    hidden_sizes: tuple[int, ...] = default_of(DQN, "hidden_sizes")
     """Hidden layer widths of the Q-network (for images: after the convolutions), e.g. [256, 256]."""
-    network: Literal["auto", "mlp", "nature-cnn", "minatar-cnn"] = "auto"
+    network: Literal["auto", "mlp", "nature-cnn", "minatar-cnn"] = default_of(DQN, "network")
     """Q-network; auto: the Nature CNN for frames of 36x36 or more, the MinAtar CNN for smaller ones, else mlp."""
     q_network: str | None = None
     """Your own Q-network class, by import path (pkg.module.Class; the working directory is searched): an
     nn.Module mapping observations to Q-values, given obs_shape= and n_actions= if its constructor takes them."""
     q_network_args: dict[str, Any] | None = None
     """Further constructor arguments of --q-network, as inline YAML: '{width: 256}'."""
-    optimizer: Literal["adam", "rmsprop"] = "adam"
+    optimizer: Literal["adam", "rmsprop"] = default_of(DQN, "optimizer")
     """Optimizer (torch's Adam or RMSprop)."""
     optimizer_eps: float | None = None
     """The optimizer's eps (null: torch's default, 1e-8)."""
@@ -70,17 +81,17 @@ class TrainConfig:
     """RMSprop's smoothing constant (needs --optimizer rmsprop; null: torch's 0.99)."""
     rmsprop_centered: bool | None = None
     """Centred RMSprop, as in the DQN and MinAtar papers (needs --optimizer rmsprop; null: torch's false)."""
-    double: bool = False
+    double: bool = default_of(DQN, "double")
     """Double DQN: the online network picks the next action, the target network values it."""
-    dueling: bool = False
+    dueling: bool = default_of(DQN, "dueling")
     """Dueling head: Q = V + A - mean(A)."""
-    loss: Literal["mse", "huber"] = "mse"
+    loss: Literal["mse", "huber"] = default_of(DQN, "loss")
     """TD loss."""
-    max_grad_norm: float | None = None
+    max_grad_norm: float | None = default_of(DQN, "max_grad_norm")
     """Clip each update's gradient norm to this (null: no clipping)."""
-    tau: float = 1.0
+    tau: float = default_of(DQN, "tau")
     """Target update weight: 1.0 hard copy, below 1 a soft (Polyak) update every --target-update-interval."""
-    n_step: int = 1
+    n_step: int = default_of(ReplayBuffer, "n_step")
     """n-step returns: rewards summed per target before bootstrapping with gamma^n (1: plain DQN)."""
     prioritized: bool = False
     """Prioritized experience replay (proportional, sum tree)."""
@@ -97,7 +108,7 @@ class TrainConfig:
     """C51's highest return on its support (needs --distributional c51; null: 10)."""
     quantiles: int | None = None
     """QR-DQN's quantiles (needs --distributional qr; null: 200)."""
-    noisy: bool = False
+    noisy: bool = default_of(DQN, "noisy")
     """Noisy nets (factorised Gaussian, sigma0 0.5) explore instead of epsilon, which is 0 unless you set it."""
     per_alpha: float | None = None
     """Prioritization exponent (needs --prioritized; null: 0.6)."""
@@ -105,11 +116,11 @@ class TrainConfig:
     """Initial importance-sampling exponent, annealed to 1 over --total-timesteps (needs --prioritized; null: 0.4)."""
     per_eps: float | None = None
     """Added to |TD error| to form a priority (needs --prioritized; null: 1e-6)."""
-    vector: Literal["sync", "async"] = "sync"
+    vector: Literal["sync", "async"] = default_of(EnvLoop, "vector")
     """Vector env type for --num-envs: sync (one process) or async (one subprocess per env)."""
     eval_interval: int = 5_000
     """Env steps between greedy evaluations."""
-    eval_episodes: int = 20
+    eval_episodes: int = default_of(DQN, "eval_episodes")
     """Greedy episodes per evaluation (0: no evaluation)."""
     logdir: str = "lightning_logs"
     """Root folder of the run directories (<env>/version_N: logs, checkpoints, config.yaml, summary.json)."""
@@ -137,7 +148,7 @@ class TrainConfig:
     """CPU threads for torch; 1 is fastest for small networks (null: torch's default)."""
     checkpoint_interval: int | None = None
     """Env steps between periodic checkpoints, kept besides last and best (null: none)."""
-    save_buffer: Literal["auto", "always", "never"] = "auto"
+    save_buffer: Literal["auto", "always", "never"] = default_of(EnvLoop, "save_buffer")
     """Save the replay buffer beside checkpoints for exact resume (auto: if it is at most 1 GiB)."""
     resume: str | None = None
     """Continue a run from this checkpoint, or 'last' for the newest one under --logdir."""
