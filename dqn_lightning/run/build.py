@@ -42,6 +42,7 @@ from dqn_lightning.replay.buffer import ReplayBuffer
 from dqn_lightning.replay.dataset import replay_dataloader
 from dqn_lightning.replay.prioritized import PrioritizedReplayBuffer
 from dqn_lightning.run.config import parse_settings, run_dir_of, save_run_config
+from dqn_lightning.run.devices import placement
 from dqn_lightning.run.loggers import build_loggers, finish_trackers, log_settings, write_trackers
 from dqn_lightning.run.summary import format_summary, run_summary, write_summary
 from dqn_lightning.run.train_config import TrainConfig
@@ -91,6 +92,7 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
 
     Seeds everything first, so two builds from one config train identically on one machine.
     """
+    place = placement(config.accelerator, config.devices, config.strategy)  # first: refusals write nothing
     if not config.verbose:
         quiet_lightning_messages()
     if config.torch_threads is not None:
@@ -118,9 +120,9 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
     checkpoint = BestAndLastCheckpoint()
     interrupt = GracefulInterrupt()
     trainer = pl.Trainer(
-        accelerator=config.accelerator,
-        devices=config.devices,
-        strategy=config.strategy,
+        accelerator=place.accelerator,
+        devices=place.devices,
+        strategy=place.strategy,
         num_nodes=config.num_nodes,
         precision=config.precision,  # type: ignore[arg-type]
         max_epochs=-1,  # one endless epoch; EnvLoop stops the run at its budget

@@ -19,6 +19,7 @@ from dqn_lightning.callbacks.checkpointing import latest_checkpoint
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.learner.checkpoint_file import read_checkpoint
 from dqn_lightning.run import cli
+from dqn_lightning.run.devices import placement
 from dqn_lightning.run.train_config import TrainConfig
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -128,6 +129,9 @@ def parse_settings(argv: list[str] | None = None) -> tuple[TrainConfig, str]:
         note += f"; {' '.join(cli.as_flags(adjusted))} keeps the preset's updates per env step"
     if switched:
         note += f"; {switched}"
+    place = placement(config.accelerator, config.devices, config.strategy)
+    if place.note:
+        note += f"; {place.note}"
     return config, note
 
 

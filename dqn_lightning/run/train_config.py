@@ -133,9 +133,9 @@ class TrainConfig:
     accelerator: str = "auto"
     """Lightning accelerator: cpu, gpu, auto, ..."""
     devices: str = "auto"
-    """Lightning devices: a count, a list like [0, 1], or auto."""
+    """Devices: a count, GPU indices like [0, 1], or auto (one device; every device with --strategy ddp)."""
     strategy: str = "auto"
-    """Lightning strategy: auto, ddp (one process per device, each with its own envs and buffer), ..."""
+    """Lightning strategy: auto, or ddp (one process per device, each with its own envs and buffer)."""
     num_nodes: int = 1
     """Machines for multi-node DDP (Lightning's num_nodes; SLURM or torchrun set the rest)."""
     precision: str | None = None

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from dqn_lightning import ConfigError
@@ -228,6 +229,10 @@ def test_readme_command_parses_and_cheap_ones_run(
         with pytest.raises(SystemExit) as exit_info:
             parse_settings(flags)
         assert exit_info.value.code == 0
+        return
+    if {"gpu", "cuda"} & set(flags) and not torch.cuda.is_available():  # a GPU command on a machine without one
+        with pytest.raises(ConfigError, match="torch sees no CUDA GPU here"):
+            parse_settings(flags)
         return
     if "--resume" in flags:  # needs a run to resume: check that the flag parses up to the file check
         with pytest.raises(ConfigError, match=r"checkpoint|no last\.ckpt|not found"):
