@@ -255,15 +255,16 @@ class DQN(QPolicy):
         if through_lightning:
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
-            if self.max_grad_norm is not None:  # Lightning's clipping unscales AMP gradients first
-                self.clip_gradients(
-                    optimizer,  # type: ignore[arg-type]
-                    gradient_clip_val=self.max_grad_norm,
-                    gradient_clip_algorithm="norm",
-                )
-            optimizer.step()
+            optimizer.step()  # clips in on_before_optimizer_step
         else:
             direct_update(optimizer.optimizer, loss, self.max_grad_norm)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Lightning calls this inside optimizer.step(), after a gradient scaler (16-mixed) has
+        # unscaled the gradients: clipping before step() would clip the scaled ones, cutting the
+        # norm to max_grad_norm / scale
+        if self.max_grad_norm is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm")
 
     def _updates_before_target_changes(self) -> int:
         """Gradient steps from now until the bootstrap network next changes."""

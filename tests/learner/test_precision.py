@@ -69,3 +69,37 @@ def test_gradient_scaler_path_of_16_mixed(tmp_path: Path, max_grad_norm: float |
     assert not model.optimizers().optimizer.param_groups[0]["fused"]  # Lightning cannot clip a fused one here
     after = list(model.q_network.parameters())
     assert all(torch.isfinite(p).all() for p in after) and not all(map(torch.equal, before, after))
+
+
+@pytest.mark.parametrize(("max_grad_norm", "clipped"), [(1e-3, True), (1e6, False)])
+def test_16_mixed_clips_the_unscaled_gradient_norm(tmp_path: Path, max_grad_norm: float, clipped: bool) -> None:
+    # the optimizer sees gradients of norm min(norm, max_grad_norm) after the scaler unscaled them.
+    # By hand: a fresh network's TD gradients have a norm far above 1e-3 and far below 1e6, so the
+    # first is clipped to exactly 1e-3; clipping the scaled gradients (scale 2^10) gave 1e-3 / 1024
+    pl.seed_everything(0, verbose=False)
+    model = DQN.from_env("CartPole-v1", hidden_sizes=(16,), eval_episodes=0, max_grad_norm=max_grad_norm)
+    buffer = ReplayBuffer(2_000, (4,), seed=0)
+    loop = EnvLoop("CartPole-v1", buffer, total_timesteps=120, learning_starts=100, train_freq=4, seed=0)
+    norms: list[float] = []
+
+    class RecordNorm(pl.Callback):
+        def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            inner = pl_module.optimizers().optimizer  # type: ignore[union-attr]
+            step = inner.step
+
+            def recording_step(*args: object, **kwargs: object) -> object:
+                grads = [p.grad for p in pl_module.q_network.parameters() if p.grad is not None]  # type: ignore[union-attr]
+                norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+                return step(*args, **kwargs)
+
+            inner.step = recording_step
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    trainer = quiet_trainer(tmp_path, [loop, RecordNorm()], plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)])
+    trainer.fit(model, replay_dataloader(buffer, 16, gradient_steps=1))
+    assert len(norms) == 5  # one update per batch of 4 env steps after learning_starts
+    for norm in norms:
+        if clipped:
+            assert norm == pytest.approx(max_grad_norm, rel=1e-3)
+        else:
+            assert 1e-3 < norm < max_grad_norm
