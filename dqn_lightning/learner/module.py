@@ -20,7 +20,7 @@ from dqn_lightning.learner.policy import QPolicy
 from dqn_lightning.learner.rng_state import OwnGenerators, capture_rng_states, restore_rng_states
 from dqn_lightning.learner.td import check_td_settings
 from dqn_lightning.learner.user_networks import choose_q_network, network_or_alias
-from dqn_lightning.learner.value_heads import build_value_head
+from dqn_lightning.learner.value_heads import apply_keeping_dtype, build_value_head
 from dqn_lightning.private_api import copy_parameters, direct_update, writes_logs_now
 from dqn_lightning.replay.buffer import ReplayBatch
 from dqn_lightning.replay.dataset import DeferredBatch
@@ -138,6 +138,11 @@ class DQN(QPolicy):
         """Builds a module sized for `env_id`'s spaces (a `ConfigError` if DQN cannot act there)."""
         spaces = env_spaces(env_id)
         return cls(obs_shape=spaces.obs_shape, n_actions=spaces.n_actions, env_id=env_id, **hparams)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> DQN:
+        # the running sums and the update count are not weights: they stay float32 (see value_heads)
+        apply_keeping_dtype(self, ("_log_sums",), lambda: super(DQN, self)._apply(fn, recurse))
+        return self
 
     def on_fit_start(self) -> None:
         if find_env_loop(self.trainer) is None:

@@ -13,7 +13,7 @@ are the pure pieces, for tests with hand-made tensors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -27,10 +27,31 @@ from dqn_lightning.learner.td import TD_LOSSES, double_td_target, q_of_actions, 
 HEADS = ("expected", "c51", "qr")
 
 
+def apply_keeping_dtype(module: nn.Module, names: tuple[str, ...], apply: Callable[[], object]) -> None:
+    """Runs `apply` (nn.Module._apply: a move or a cast) but keeps the named buffers' dtype.
+
+    `bf16-true` casts every floating buffer with the weights: a C51 support rounded by up to
+    0.03, quantile midpoints rounded, a running count that stops at 256. These are constants
+    and counters, not weights: they keep their float32 values under every precision, and still
+    follow the module to its device.
+    """
+    kept = {name: getattr(module, name) for name in names}
+    apply()
+    for name, before in kept.items():
+        after = getattr(module, name)
+        if after.dtype != before.dtype:
+            setattr(module, name, before.to(after.device))
+
+
 class ValueHead(nn.Module):
     """The interface: `outputs_per_action` raw values per action, and the three methods below."""
 
     outputs_per_action = 1
+    float32_buffers: tuple[str, ...] = ()  # constants that stay float32 under every precision
+
+    def _apply(self, fn: Any, recurse: bool = True) -> ValueHead:
+        apply_keeping_dtype(self, self.float32_buffers, lambda: super(ValueHead, self)._apply(fn, recurse))
+        return self
 
     def q_values(self, out: Tensor) -> Tensor:
         """Q-values `(batch, n_actions)` from the network's output."""
@@ -78,6 +99,8 @@ class ExpectedValue(ValueHead):
 class Categorical(ValueHead):
     """C51: logits over `atoms` values evenly spaced on [v_min, v_max]; Q is the distribution's mean."""
 
+    float32_buffers = ("support",)
+
     def __init__(self, atoms: int = 51, v_min: float = -10.0, v_max: float = 10.0) -> None:
         super().__init__()
         check_bounds(atoms=atoms, v_min=v_min, v_max=v_max)
@@ -107,6 +130,8 @@ class Categorical(ValueHead):
 
 class Quantile(ValueHead):
     """QR-DQN: `quantiles` estimates at the midpoints `tau_i = (2i + 1) / 2N`; Q is their mean."""
+
+    float32_buffers = ("tau",)
 
     def __init__(self, quantiles: int = 200, kappa: float = 1.0) -> None:
         super().__init__()
@@ -143,6 +168,8 @@ def categorical_projection(
     between its two neighbours in proportion to closeness (all of it when it lands on an atom), so
     every row still sums to 1. n-step rows pass their `gamma ** k` as `gamma` `(batch,)`.
     """
+    # the support is float32 under every precision: project at least in float32 (bf16 weights)
+    next_probs = next_probs.to(torch.promote_types(next_probs.dtype, support.dtype))
     v_min, v_max = float(support[0]), float(support[-1])
     delta = (v_max - v_min) / (len(support) - 1)
     shifted = _rows(reward) + _rows(gamma) * (1.0 - _rows(terminated)) * support

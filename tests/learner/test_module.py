@@ -126,10 +126,18 @@ def test_gradient_clipping_bounds_the_update(tmp_path: Path) -> None:
     model = DQN.from_env("CartPole-v1", hidden_sizes=(16,), eval_episodes=0, max_grad_norm=0.01, lr=1e-3)
     norms: list[float] = []
 
-    class NormWatcher(pl.Callback):
-        def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:  # type: ignore[no-untyped-def]
-            grads = [p.grad.flatten() for p in pl_module.q_network.parameters() if p.grad is not None]
-            norms.append(torch.cat(grads).norm().item())
+    class NormWatcher(pl.Callback):  # the gradients the optimizer itself steps with
+        def on_train_start(self, trainer, pl_module) -> None:  # type: ignore[no-untyped-def]
+            inner = pl_module.optimizers().optimizer
+            step = inner.step
+
+            def watched_step(*args, **kwargs):  # type: ignore[no-untyped-def]
+                result = step(*args, **kwargs)  # Lightning's closure (and the clipping) runs inside
+                grads = [p.grad.flatten() for p in pl_module.q_network.parameters() if p.grad is not None]
+                norms.append(torch.cat(grads).norm().item())
+                return result
+
+            inner.step = watched_step
 
     fit(tmp_path, model, [NormWatcher()], total=130)
     assert len(norms) == 30 and max(norms) <= 0.01 + 1e-6

@@ -88,9 +88,10 @@ def test_16_mixed_clips_the_unscaled_gradient_norm(tmp_path: Path, max_grad_norm
             step = inner.step
 
             def recording_step(*args: object, **kwargs: object) -> object:
+                result = step(*args, **kwargs)  # the gradients it stepped with are still there after
                 grads = [p.grad for p in pl_module.q_network.parameters() if p.grad is not None]  # type: ignore[union-attr]
                 norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
-                return step(*args, **kwargs)
+                return result
 
             inner.step = recording_step
 
@@ -103,3 +104,30 @@ def test_16_mixed_clips_the_unscaled_gradient_norm(tmp_path: Path, max_grad_norm
             assert norm == pytest.approx(max_grad_norm, rel=1e-3)
         else:
             assert 1e-3 < norm < max_grad_norm
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("head", ["c51", "qr"])
+def test_constants_and_counters_stay_float32_when_the_module_is_cast(dtype: torch.dtype, head: str) -> None:
+    spec = (
+        {"kind": "c51", "atoms": 51, "v_min": -10.0, "v_max": 10.0} if head == "c51" else {"kind": "qr", "quantiles": 7}
+    )
+    model = DQN((4,), 2, value_head=spec, eval_episodes=0).to(dtype)  # what bf16-true and 64-true do
+    assert next(model.q_network.parameters()).dtype == dtype  # the weights are cast
+    assert model._log_sums.dtype == torch.float32
+    if head == "c51":  # by hand: 51 atoms 0.4 apart; bf16 would round 9.2 to 9.1875
+        assert model.value_head.support.dtype == torch.float32
+        assert torch.equal(model.value_head.support, torch.linspace(-10.0, 10.0, 51))
+    else:  # midpoints (2i + 1) / 14
+        assert torch.equal(model.value_head.tau, torch.tensor([1, 3, 5, 7, 9, 11, 13]) / 14.0)
+    model._log_sums += torch.tensor([0.0, 0.0, 257.0])
+    assert model._log_sums[2].item() == 257.0  # a bf16 count stops at 256
+
+
+def test_bf16_true_trains_a_c51_agent(tmp_path: Path) -> None:
+    flags = ["--precision", "bf16-true", "--distributional", "c51", "--total-timesteps", "600",
+             "--learning-starts", "200", "--eval-episodes", "2", "--accelerator", "cpu"]  # fmt: skip
+    flags += ["--logdir", str(tmp_path)]
+    summary = train(parse_config(flags))
+    model = DQN.load_from_checkpoint(summary["last_checkpoint"])
+    assert summary["gradient_steps"] > 0 and model.value_head.support.dtype == torch.float32
