@@ -138,8 +138,25 @@ def choose_q_network(
     spec = network_spec(network)
     if isinstance(network, nn.Module):
         check_q_values(network, obs_shape, n_actions, spec["class_path"])
-        return network, spec
-    return build_user_network(spec, obs_shape, n_actions), spec
+        built = network
+    else:
+        built = build_user_network(spec, obs_shape, n_actions)
+    built.register_forward_pre_hook(_observations_in_weights_dtype)
+    return built, spec
+
+
+def _observations_in_weights_dtype(network: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """Float observations in the dtype of the network's weights (our networks cast for themselves).
+
+    Under `bf16-true` or `64-true` Lightning casts the weights, but a replay batch is drawn after
+    the precision plugin converted the (deferred) batch, and acting passes the env's float32
+    observations: a user's network would get float32 against bfloat16 or float64 weights.
+    """
+    weight = next(network.parameters(), None)
+    obs = args[0] if args else None
+    if weight is None or not isinstance(obs, torch.Tensor) or not obs.is_floating_point() or obs.dtype == weight.dtype:
+        return None
+    return (obs.to(weight.dtype), *args[1:])
 
 
 def network_or_alias(

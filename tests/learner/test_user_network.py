@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -129,3 +130,22 @@ def test_bad_user_networks_exit_2_with_one_line(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and re.search(message, err), err
     assert not (user_dir / "logs").exists()  # refused before any run directory was made
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+def test_a_user_network_gets_observations_in_its_weights_dtype(dtype: torch.dtype) -> None:
+    # bf16-true and 64-true cast the weights; the env and the replay batch give float32 observations
+    class PlainQ(nn.Module):  # no cast of its own, as a user would write it
+        def __init__(self) -> None:
+            super().__init__()
+            self.out = nn.Linear(4, 2)
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            return self.out(obs)
+
+    model = DQN((4,), 2, network=PlainQ(), eval_episodes=0).to(dtype)
+    assert model(torch.ones(3, 4)).dtype == dtype
+    assert model.act(np.zeros((3, 4), dtype=np.float32)).shape == (3,)
+    batch = torch.ones(1, 5, 4)
+    target = model.td_targets(torch.zeros(1, 5), torch.zeros(1, 5), batch)  # the target network too
+    assert target.shape == (1, 5)
