@@ -58,7 +58,7 @@ class ReplayFiles:
         path = folder / name
         if not path.exists():  # last.ckpt and best-*.ckpt saved at one env step share one file
             self.buffer.save(path)
-            prune_replay_files(folder, keep=path)
+            prune_replay_files(folder, keep_step=env_steps)
 
     def load(self, trainer: pl.Trainer, name: str | None) -> bool:
         """Reads the replay file a resumed checkpoint names; False, with the buffer emptied, if it is gone."""
@@ -81,13 +81,18 @@ def find_replay_file(trainer: pl.Trainer, name: str | None) -> Path | None:
     return next((folder / name for folder in folders if (folder / name).is_file()), None)
 
 
-def prune_replay_files(folder: Path, keep: Path) -> None:
-    """Deletes replay files that no checkpoint in `folder` names by env step, except `keep`.
+def prune_replay_files(folder: Path, keep_step: int) -> None:
+    """Deletes replay files that no checkpoint in `folder` names by env step, except every rank's
+    file of `keep_step`, the checkpoint being saved now.
 
-    Checkpoints other than last.ckpt carry their env step in the file name (envstepN).
+    Checkpoints other than last.ckpt carry their env step in the file name (envstepN). Under DDP
+    each rank writes its file and prunes while rank 0's .ckpt is not on disk yet: keeping the
+    whole step, not only this rank's file, keeps a rank that finishes last from deleting the
+    others' files of the same checkpoint.
     """
     wanted = {int(m.group(1)) for p in folder.glob("*.ckpt") if (m := re.search(r"envstep(\d+)", p.name))}
+    wanted.add(keep_step)
     for path in folder.glob("replay-envstep*.npz"):
         match = re.search(r"envstep(\d+)", path.name)
-        if path != keep and match and int(match.group(1)) not in wanted:
+        if match and int(match.group(1)) not in wanted:
             path.unlink(missing_ok=True)

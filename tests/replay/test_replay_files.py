@@ -64,3 +64,20 @@ def test_load_restores_the_saved_transitions_or_empties_the_buffer_when_the_file
     stale = filled_buffer(3)
     assert not ReplayFiles(stale, "always").load(trainer_in(tmp_path), "replay-envstep900.npz")
     assert stale.size == 0 and stale.pos == 0
+
+
+def test_pruning_keeps_every_ranks_file_of_the_checkpoint_being_saved(tmp_path: Path) -> None:
+    # DDP, by hand: at env step 800 rank 0 and rank 1 have written their files, rank 0's
+    # periodic-envstep800.ckpt is not on disk yet, and rank 1 prunes last
+    from dqn_lightning.replay.replay_files import prune_replay_files
+
+    (tmp_path / "periodic-envstep400.ckpt").write_bytes(b"")
+    names = ["replay-envstep400.npz", "replay-envstep400-rank1.npz", "replay-envstep200.npz",
+             "replay-envstep800.npz", "replay-envstep800-rank1.npz"]  # fmt: skip
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    prune_replay_files(tmp_path, keep_step=800)
+    kept = sorted(p.name for p in tmp_path.glob("*.npz"))
+    # 200: no checkpoint names it; 400: its checkpoint is on disk; 800: being saved, both ranks
+    assert kept == ["replay-envstep400-rank1.npz", "replay-envstep400.npz", "replay-envstep800-rank1.npz",
+                    "replay-envstep800.npz"]  # fmt: skip

@@ -50,4 +50,5 @@ def test_two_cpu_processes_train_one_model(tmp_path: Path) -> None:
     returns = events.Scalars("rollout/episode_return")
     assert len({e.step for e in returns}) == len(returns) > 0  # one aggregated point per log interval
     checkpoints = sorted(p.name for p in (run_dirs[0] / "checkpoints").iterdir())
-    assert "last.ckpt" in checkpoints and "replay-envstep2000-rank1.npz" in checkpoints
+    # every rank's replay file of the last checkpoint survives the others' pruning
+    assert {"last.ckpt", "replay-envstep2000.npz", "replay-envstep2000-rank1.npz"} <= set(checkpoints)
