@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -97,6 +98,8 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         quiet_lightning_messages()
     if config.torch_threads is not None:
         torch.set_num_threads(config.torch_threads)
+    if config.deterministic:  # cuBLAS reads it when CUDA starts: set before anything touches the GPU
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     pl.seed_everything(config.seed, workers=True, verbose=False)
     spaces = env_spaces(config.env)
     # the parts first: a setting they refuse stops the run before any folder is made
@@ -125,6 +128,7 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         strategy=place.strategy,
         num_nodes=config.num_nodes,
         precision=config.precision,  # type: ignore[arg-type]
+        deterministic=True if config.deterministic else None,  # None: leave torch's setting alone
         max_epochs=-1,  # one endless epoch; EnvLoop stops the run at its budget
         max_steps=config.max_steps,
         max_time=config.max_time,

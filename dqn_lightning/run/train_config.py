@@ -140,6 +140,9 @@ class TrainConfig:
     """Machines for multi-node DDP (Lightning's num_nodes; SLURM or torchrun set the rest)."""
     precision: str | None = None
     """Lightning precision: 32-true, bf16-mixed, 16-mixed (GPU), bf16-true or 64-true (null: 32-true)."""
+    deterministic: bool = False
+    """Deterministic kernels on a GPU (Lightning's deterministic=True, CUBLAS_WORKSPACE_CONFIG): a seed
+    then repeats a GPU run exactly, somewhat slower. CPU runs repeat exactly without it."""
     max_steps: int = -1
     """Extra limit on Lightning's global step, which counts training steps on one process (-1: none)."""
     max_time: str | None = None

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import pytorch_lightning as pl
 import torch
 
@@ -35,3 +36,25 @@ def test_same_seed_gives_identical_losses_and_returns(tmp_path: Path) -> None:
     assert returns_a == returns_b
     losses_c, _ = run(tmp_path, 4)
     assert losses_c[:10] != losses_a[:10]  # the seed really matters
+
+
+def test_deterministic_flag_turns_on_deterministic_kernels_and_keeps_cpu_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from dqn_lightning.run import build, parse_config
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    flags = ["--total-timesteps", "600", "--learning-starts", "200", "--eval-episodes", "0", "--seed", "3"]
+    weights = {}
+    try:
+        for deterministic in (False, True):
+            run = build(parse_config([*flags, "--deterministic", str(deterministic), "--logdir", str(tmp_path)]))
+            run.fit()
+            weights[deterministic] = [p.detach().clone() for p in run.model.q_network.parameters()]
+            assert torch.are_deterministic_algorithms_enabled() == deterministic
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert all(map(torch.equal, weights[False], weights[True]))  # the CPU kernels were deterministic already
