@@ -109,6 +109,9 @@ class Categorical(ValueHead):
         self.outputs_per_action = atoms
         self.support: Tensor
         self.register_buffer("support", torch.linspace(v_min, v_max, atoms), persistent=False)
+        # the support's ends as Python floats, read once here: on a GPU, reading them from the
+        # support at every target would wait for the device (twice per batch)
+        self.bounds = (float(self.support[0]), float(self.support[-1]))
 
     def q_values(self, out: Tensor) -> Tensor:
         return (F.softmax(out, dim=-1) * self.support).sum(dim=-1)
@@ -118,7 +121,7 @@ class Categorical(ValueHead):
     ) -> Tensor:
         picked = self._next_action(next_out, next_online)
         next_probs = F.softmax(next_out[torch.arange(len(picked), device=picked.device), picked], dim=-1)
-        return categorical_projection(next_probs, reward, terminated, gamma, self.support)
+        return categorical_projection(next_probs, reward, terminated, gamma, self.support, self.bounds)
 
     def loss(self, out: Tensor, action: Tensor, target: Tensor, weight: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         logits = out[torch.arange(len(action), device=action.device), action.long()]
@@ -159,7 +162,12 @@ class Quantile(ValueHead):
 
 
 def categorical_projection(
-    next_probs: Tensor, reward: Tensor, terminated: Tensor, gamma: float | Tensor, support: Tensor
+    next_probs: Tensor,
+    reward: Tensor,
+    terminated: Tensor,
+    gamma: float | Tensor,
+    support: Tensor,
+    bounds: tuple[float, float] | None = None,
 ) -> Tensor:
     """Projects the distribution of `r + gamma * (1 - terminated) * Z'` onto `support`: `(batch, atoms)`.
 
@@ -167,10 +175,11 @@ def categorical_projection(
     outside `[support[0], support[-1]]` are clipped to the ends; each shifted atom's mass is split
     between its two neighbours in proportion to closeness (all of it when it lands on an atom), so
     every row still sums to 1. n-step rows pass their `gamma ** k` as `gamma` `(batch,)`.
+    `bounds`: `(support[0], support[-1])` as floats, when the caller has them (no device read).
     """
     # the support is float32 under every precision: project at least in float32 (bf16 weights)
     next_probs = next_probs.to(torch.promote_types(next_probs.dtype, support.dtype))
-    v_min, v_max = float(support[0]), float(support[-1])
+    v_min, v_max = bounds if bounds is not None else (float(support[0]), float(support[-1]))
     delta = (v_max - v_min) / (len(support) - 1)
     shifted = _rows(reward) + _rows(gamma) * (1.0 - _rows(terminated)) * support
     position = (shifted.clamp(v_min, v_max) - v_min) / delta  # fractional atom index in [0, atoms - 1]

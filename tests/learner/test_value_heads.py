@@ -120,3 +120,14 @@ def test_distributional_dqn_acts_by_the_heads_expectation(head: str) -> None:
     expectation = (torch.softmax(raw, -1) * torch.linspace(-5, 5, 11)).sum(-1) if head == "c51" else raw.mean(-1)
     torch.testing.assert_close(model(obs), expectation)
     assert model.act(obs.numpy()).tolist() == expectation.argmax(1).tolist()
+
+
+def test_c51_target_reads_no_bound_from_the_support_tensor(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the ends come from the Python floats kept at construction: no device read per target
+    head = Categorical(5, -2.0, 2.0)
+    assert head.bounds == (-2.0, 2.0)
+    reads: list[int] = []
+    original = torch.Tensor.__float__
+    monkeypatch.setattr(torch.Tensor, "__float__", lambda self: reads.append(1) or original(self))
+    out = head.target(torch.zeros(3), torch.zeros(3), 0.9, torch.zeros(3, 2, 5), None)
+    assert reads == [] and torch.allclose(out.sum(dim=1), torch.ones(3))
