@@ -126,6 +126,7 @@ class DQN(QPolicy):
         # wrapper: one per training step on one process (see training_step)
         self.gradient_step = 0
         self._lean_updates = False
+        self._host_slot: torch.Tensor | None = None  # this batch's PER slots, on the CPU
         # running (loss sum, Q(s,a) mean sum, updates) between log writes, on the module's device
         # (persistent: a resumed run continues the same running means)
         self._log_sums: torch.Tensor
@@ -155,7 +156,13 @@ class DQN(QPolicy):
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         # ReplayDataset yields deferred batches: draw now, just before use (see DeferredBatch)
-        return batch.draw() if isinstance(batch, DeferredBatch) else batch
+        if not isinstance(batch, DeferredBatch):
+            return batch
+        drawn = batch.draw()
+        # PER slots go back to the buffer on the CPU: keep them here rather than copy them back
+        # from the device after the batch (a sync)
+        self._host_slot = drawn.slot
+        return drawn
 
     def training_step(self, batch: ReplayBatch, batch_idx: int) -> StepOutput:
         """One gradient step per minibatch along the batch's leading axis.
@@ -198,10 +205,12 @@ class DQN(QPolicy):
         if fault is not None:
             output["fault"] = fault
         if batch.slot is not None:  # the env loop writes them into its prioritized buffer
-            output["slot"], output["priority"] = batch.slot, torch.stack(td_errors)
-        self._log_sums += torch.stack(
-            (batch_losses.sum(), torch.stack(q_means).mean(dim=1).sum(), self._log_sums.new_tensor(len(losses)))
-        )
+            slot = self._host_slot if self._host_slot is not None else batch.slot
+            output["slot"], output["priority"] = slot, torch.stack(td_errors)
+        self._host_slot = None
+        # the update count is added as a Python number: no host-to-device copy per batch
+        self._log_sums[:2] += torch.stack((batch_losses.sum(), torch.stack(q_means).mean(dim=1).sum()))
+        self._log_sums[2] += len(losses)
         if writes_logs_now(self.trainer):
             # self.log costs about as much as a gradient step, so it runs only when Lightning will
             # write; the values are means over every update since the last write, plotted

@@ -157,3 +157,27 @@ def test_training_writes_td_errors_back_as_priorities(tmp_path: Path) -> None:
     last = {int(i): abs(float(e)) + 1e-6 for i, e in zip(index.ravel(), td_error.ravel(), strict=True)}
     assert buffer.tree.get(list(last)) == pytest.approx(list(last.values()), rel=1e-6)
     assert buffer.beta == 1.0  # annealed over the 600-step budget
+
+
+def test_priorities_go_back_with_the_slots_drawn_on_the_host(tmp_path: Path) -> None:
+    # a stand-in for a GPU: the transfer hands the step a copy of the batch; the slots the env
+    # loop gets back must be the drawn host tensors, not the moved ones (copying those back syncs)
+    pl.seed_everything(0, verbose=False)
+    drawn: list[torch.Tensor] = []
+    returned: list[torch.Tensor] = []
+
+    class MovedDQN(DQN):
+        def transfer_batch_to_device(self, batch, device, dataloader_idx):  # type: ignore[no-untyped-def]
+            drawn.append(batch.slot)
+            return batch._replace(slot=batch.slot.clone())
+
+    class Outputs(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[no-untyped-def]
+            returned.append(outputs["slot"])
+            assert outputs["slot"] is not batch.slot  # the step saw the moved copy
+
+    model = MovedDQN.from_env("CartPole-v1", hidden_sizes=(16,), eval_episodes=0)
+    buffer = PrioritizedReplayBuffer(2_000, (4,), seed=0)
+    loop = EnvLoop("CartPole-v1", buffer, total_timesteps=300, learning_starts=200, seed=0)
+    quiet_trainer(tmp_path, [loop, Outputs()]).fit(model, replay_dataloader(buffer, 16))
+    assert len(returned) == 100 and all(r is d for r, d in zip(returned, drawn, strict=True))
