@@ -4,6 +4,9 @@ import os
 import sys
 from collections.abc import Callable
 
+import torch
+from lightning_fabric.utilities.rank_zero import rank_zero_only
+
 
 class ConfigError(ValueError):
     """Bad input (env id, hyperparameter, preset, file). The message names the problem and the fix.
@@ -42,7 +45,17 @@ def exit_code(prog: str, run: Callable[[], object]) -> int:
         print(f"{prog}: {err}", file=sys.stderr)
         return 130
     except TrainingFault as err:
-        if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
+        if _global_rank() == 0:
             print(f"{prog}: error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _global_rank() -> int:
+    """This process's rank over all nodes: torch.distributed's if started, else the launcher's
+    `RANK` (torchrun), else Lightning's (LOCAL_RANK and NODE_RANK alone miss nodes > 0 under torchrun)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank()
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"])
+    return int(getattr(rank_zero_only, "rank", 0) or 0)

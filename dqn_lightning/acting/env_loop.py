@@ -14,7 +14,13 @@ from typing_extensions import override
 from dqn_lightning.acting.clocks import TrainClock, linear_schedule
 from dqn_lightning.acting.envs import EnvFactory, make_vector_env
 from dqn_lightning.acting.episodes import Episodes
-from dqn_lightning.acting.interface import Learner, StepOutput, agree_on_fault, check_parts_fit
+from dqn_lightning.acting.interface import (
+    Learner,
+    StepOutput,
+    StopRequest,
+    agree_at_batch_end,
+    check_parts_fit,
+)
 from dqn_lightning.acting.loop_state import LoopState
 from dqn_lightning.acting.rollout_log import RolloutLog
 from dqn_lightning.bounds import check_bounds
@@ -161,11 +167,10 @@ class EnvLoop(LoopState):
             self.max_episodes is not None and self.episodes >= self.max_episodes
         )
 
-    def _done_everywhere(self, trainer: pl.Trainer) -> bool:
-        """`done`, agreed by all ranks: they must stop at the same batch or DDP's all-reduce hangs."""
-        if self.world_size == 1 or self.max_episodes is None:
-            return self.done  # env steps advance in lockstep, so every rank decides the same
-        return self.done or self.total_episodes(trainer) >= self.max_episodes
+    def _done_everywhere(self, total_episodes: int) -> bool:
+        """`done`, agreed by all ranks (they must stop at the same batch or DDP's all-reduce hangs):
+        env steps advance in lockstep, so every rank decides the same; episodes are counted over all."""
+        return self.done or (self.max_episodes is not None and total_episodes >= self.max_episodes)
 
     # ---- Lightning hooks ----------------------------------------------------------------------
 
@@ -200,7 +205,7 @@ class EnvLoop(LoopState):
                 self._step(trainer, self.rng.integers(n_actions, size=self.num_envs))
         except TrainingFault as fault:
             self._fault = fault
-        agree_on_fault(trainer, self._fault)  # before the first batch's collectives (see interface)
+        agree_at_batch_end(trainer, self._fault)  # before the first batch's collectives (see interface)
 
     @override
     def on_train_batch_start(
@@ -224,16 +229,22 @@ class EnvLoop(LoopState):
         # first of the batch-end hooks (EnvLoop comes first among the callbacks): before any checkpoint
         output: StepOutput = outputs if isinstance(outputs, dict) else {}  # type: ignore[assignment]
         loss_fault = output.get("fault")
-        agree_on_fault(
-            trainer, self._fault or (loss_fault.report(self.env_steps, resume_hint(trainer)) if loss_fault else None)
+        stops = [cb for cb in trainer.callbacks if isinstance(cb, StopRequest)]  # type: ignore[attr-defined]
+        agreed = agree_at_batch_end(
+            trainer,
+            self._fault or (loss_fault.report(self.env_steps, resume_hint(trainer)) if loss_fault else None),
+            stop_requested=any(stop.requested for stop in stops),
+            episodes=self.episodes,
         )
+        for stop in stops:  # the callbacks come after this one and need no collective of their own
+            stop.agreed = agreed.stop_requested
         if "priority" in output:  # the replay side writes what the learner measured
             if not isinstance(self.buffer, PrioritizedReplayBuffer):
                 raise RuntimeError("the training step returned priorities, but the EnvLoop's buffer is not prioritized")
             self.buffer.update_priorities(output["slot"].cpu().numpy(), output["priority"].float().cpu().numpy())
         if self.rollout_log.due(self.env_steps):
             self.rollout_log.progress(trainer, self.env_steps, self.clock.elapsed(), self.epsilon)
-        if self._done_everywhere(trainer):
+        if self._done_everywhere(agreed.episodes):
             trainer.should_stop = True
 
     @override

@@ -5,18 +5,20 @@
   as `outputs`: the batch's new PER priorities (the replay side writes them into its buffer,
   as TorchRL's loss writes `td_error` into the sample) and a non-finite-loss fault.
 - `check_parts_fit`: the env, the buffer and the module agree on shapes and counts.
-- `agree_on_fault`: under DDP, a fault on one rank stops every rank, at once and with the faulty
-  rank's message. A rank whose env raises, or whose loss turns NaN, does not raise on its own:
-  the other ranks would wait for it in their next collective until the process group's timeout
-  (30 minutes by default). It records the fault, takes part in the rest of the batch, and at the
-  end of the batch every rank calls `agree_on_fault`: one all-reduce of a flag per batch on the
-  healthy path, and, only when a flag is up, one gather of the messages. Then every rank raises
-  the same `TrainingFault`, before any checkpoint of the batch could save spoiled weights.
+- `agree_at_batch_end`: under DDP, a fault on one rank stops every rank, at once and with the
+  faulty rank's message. A rank whose env raises, or whose loss turns NaN, does not raise on its
+  own: the other ranks would wait for it in their next collective until the process group's
+  timeout (30 minutes by default). It records the fault, takes part in the rest of the batch,
+  and at the end of the batch every rank calls `agree_at_batch_end`: one all-reduce per batch on
+  the healthy path, which carries the fault flag, the stop requests (`StopRequest`: Ctrl-C on
+  any rank) and the episode counts together, and, only when a fault flag is up, one gather of
+  the messages. Then every rank raises the same `TrainingFault`, before any checkpoint of the
+  batch could save spoiled weights.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypedDict, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypedDict, runtime_checkable
 
 import numpy as np
 import pytorch_lightning as pl
@@ -66,15 +68,36 @@ class NonFiniteLoss(TrainingFault):
         return fault
 
 
-def agree_on_fault(trainer: pl.Trainer, fault: TrainingFault | None) -> None:
-    """Raises a `TrainingFault` on every rank if any rank has one (on one process: raises `fault`)."""
+@runtime_checkable
+class StopRequest(Protocol):
+    """A callback that may ask to stop at the end of a batch (`GracefulInterrupt`). The env loop
+    folds `requested` into its one per-batch all-reduce and writes what the ranks agreed into
+    `agreed`, so the callback needs no collective of its own."""
+
+    requested: bool
+    agreed: bool | None
+
+
+class BatchAgreement(NamedTuple):
+    """What every rank agreed at the end of a batch."""
+
+    stop_requested: bool  # some rank asked to stop (a StopRequest)
+    episodes: int  # episodes finished over all ranks
+
+
+def agree_at_batch_end(
+    trainer: pl.Trainer, fault: TrainingFault | None, stop_requested: bool = False, episodes: int = 0
+) -> BatchAgreement:
+    """Raises a `TrainingFault` on every rank if any rank has one (on one process: raises `fault`);
+    else returns the ranks' stop requests and episode counts, all in one all-reduce."""
     if trainer.world_size == 1:
         if fault is not None:
             raise fault
-        return
-    flag = torch.tensor(float(fault is not None), device=trainer.strategy.root_device)
-    if float(trainer.strategy.reduce(flag, reduce_op="sum")) == 0.0:
-        return
+        return BatchAgreement(stop_requested, episodes)
+    votes = torch.tensor([float(fault is not None), float(stop_requested), float(episodes)], dtype=torch.float64)
+    faults, stops, total = trainer.strategy.reduce(votes.to(trainer.strategy.root_device), reduce_op="sum").tolist()
+    if faults == 0.0:
+        return BatchAgreement(stops > 0.0, int(total))
     # a NaN loss spreads to every rank through the averaged gradients: report the first one
     # (lowest gradient step, then lowest rank); an env fault counts as earlier than any NaN
     reports: list[tuple[float, int, str] | None] = [None] * trainer.world_size

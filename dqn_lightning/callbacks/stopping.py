@@ -22,11 +22,13 @@ class GracefulInterrupt(Callback):
     The signal only sets a flag; at the end of the current training batch, where the envs, the
     buffer and the counters agree, the callback writes `last.ckpt` (with the replay file beside
     it) and stops the Trainer. `checkpoint` then names the file. A second Ctrl-C aborts at once.
-    Under DDP the ranks agree on the stop (one all-reduce per batch), so all save together.
+    Under DDP the ranks agree on the stop, so all save together: in `EnvLoop`'s per-batch
+    all-reduce (it sets `agreed`, as for any `StopRequest`), or in one of its own without one.
     """
 
     def __init__(self) -> None:
         self.requested = False
+        self.agreed: bool | None = None  # what the ranks agreed at this batch's end (set by EnvLoop)
         self.signal_name: str | None = None
         self.checkpoint: Path | None = None
         self._previous: dict[int, Any] = {}
@@ -49,7 +51,9 @@ class GracefulInterrupt(Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         requested = self.requested
-        if trainer.world_size > 1:
+        if self.agreed is not None:
+            requested, self.agreed = self.agreed, None
+        elif trainer.world_size > 1:
             requested = trainer.strategy.reduce_boolean_decision(requested, all=False)
         if requested and self.checkpoint is None:
             self.requested = True

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import torch
 from pytorch_lightning.core.optimizer import LightningOptimizer
+from pytorch_lightning.plugins.precision import MixedPrecision
 from torch import Tensor, nn
 
 from dqn_lightning.acting.env_loop import find_env_loop
@@ -145,6 +146,10 @@ class DQN(QPolicy):
         apply_keeping_dtype(self, ("_log_sums",), lambda: super(DQN, self)._apply(fn, recurse))
         return self
 
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        self._generators.rank = self.global_rank  # before the first noise draw: each rank its own noise
+
     def on_fit_start(self) -> None:
         if find_env_loop(self.trainer) is None:
             raise RuntimeError(
@@ -158,11 +163,17 @@ class DQN(QPolicy):
         # ReplayDataset yields deferred batches: draw now, just before use (see DeferredBatch)
         if not isinstance(batch, DeferredBatch):
             return batch
-        drawn = batch.draw()
+        # on a GPU: gathered into pinned memory, so the copy below does not hold up the host
+        drawn = batch.draw(pin=self.device.type == "cuda")
         # PER slots go back to the buffer on the CPU: keep them here rather than copy them back
         # from the device after the batch (a sync)
         self._host_slot = drawn.slot
         return drawn
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if isinstance(batch, ReplayBatch):  # frame stacks: each frame copied once (see ReplayBatch)
+            return batch.to_device(device)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def training_step(self, batch: ReplayBatch, batch_idx: int) -> StepOutput:
         """One gradient step per minibatch along the batch's leading axis.
@@ -277,8 +288,20 @@ class DQN(QPolicy):
         # Lightning calls this inside optimizer.step(), after a gradient scaler (16-mixed) has
         # unscaled the gradients: clipping before step() would clip the scaled ones, cutting the
         # norm to max_grad_norm / scale
-        if self.max_grad_norm is not None:
+        if self.max_grad_norm is None:
+            return
+        if self._clips_itself(optimizer):
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)  # what Lightning's clip calls
+        else:
             self.clip_gradients(optimizer, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm")
+
+    def _clips_itself(self, optimizer: torch.optim.Optimizer) -> bool:
+        """bf16-mixed with a fused optimizer: no scaler, so the gradients are true ones and a plain clip
+        is right, but Lightning's mixed-precision plugin refuses to clip any fused optimizer."""
+        plugin = self.trainer.precision_plugin
+        fused = getattr(optimizer, "_step_supports_amp_scaling", False)
+        return isinstance(plugin, MixedPrecision) and getattr(plugin, "scaler", None) is None and fused
 
     def _updates_before_target_changes(self) -> int:
         """Gradient steps from now until the bootstrap network next changes."""
@@ -299,10 +322,11 @@ class DQN(QPolicy):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Adam's fused kernel (CPU and CUDA) updates all parameters in one call: about a third of
-        # the per-update time of the default per-tensor loop for networks this small. Not under
-        # mixed precision: Lightning cannot clip (--max-grad-norm) a fused optimizer's gradients there
-        mixed = self._trainer is not None and "mixed" in str(self.trainer.precision)
-        fused = self.device.type in ("cpu", "cuda") and not mixed
+        # the per-update time of the default per-tensor loop for networks this small. Not with a
+        # gradient scaler (16-mixed) and clipping: the fused step unscales inside the kernel, after
+        # the clip would have to see unscaled gradients (bf16-mixed has no scaler: fused, see above)
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        fused = self.device.type in ("cpu", "cuda") and not (scaler is not None and self.max_grad_norm is not None)
         return build_optimizer(
             self.q_network.parameters(),
             self.hparams.get("optimizer", "adam"),
@@ -312,7 +336,13 @@ class DQN(QPolicy):
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["rng_states"] = capture_rng_states() | self._generators.state()
+        states = capture_rng_states() | self._generators.state()
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # every rank calls this and rank 0 writes the file: keep each rank's own streams
+            ranks: list[Any] = [None] * self.trainer.world_size
+            torch.distributed.all_gather_object(ranks, self._generators.state())
+            states["ranks"] = ranks
+        checkpoint["rng_states"] = states
         checkpoint["eval_history"] = self.eval_history
         checkpoint["gradient_step"] = self.gradient_step
 
@@ -323,4 +353,5 @@ class DQN(QPolicy):
         if states is None:
             return
         restore_rng_states(states)
-        self._generators.load_state(states)
+        ranks, rank = states.get("ranks"), self.global_rank
+        self._generators.load_state(ranks[rank] if ranks and rank < len(ranks) else states)

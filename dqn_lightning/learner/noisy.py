@@ -45,9 +45,7 @@ class NoisyLinear(nn.Module):
         `generator` is a CPU generator (None: torch's global one); the draws are copied to the
         layer's device, so the same stream serves CPU and GPU runs.
         """
-        for eps in (self.eps_in, self.eps_out):
-            x = torch.randn(tuple(eps.shape), generator=generator)
-            eps.copy_(x.sign() * x.abs().sqrt())
+        _draw_into([self.eps_in, self.eps_out], generator)
 
     @property
     def weight(self) -> Tensor:
@@ -69,9 +67,34 @@ class NoisyLinear(nn.Module):
 
 def resample_noise(module: nn.Module, generator: torch.Generator | None = None) -> None:
     """Redraws the noise of every noisy layer in `module` (nothing for a network without any)."""
-    for layer in module.modules():
-        if isinstance(layer, NoisyLinear):
-            layer.resample(generator)
+    buffers = [
+        eps for layer in module.modules() if isinstance(layer, NoisyLinear) for eps in (layer.eps_in, layer.eps_out)
+    ]
+    if buffers:
+        _draw_into(buffers, generator)
+
+
+@torch.no_grad()
+def _draw_into(buffers: list[Tensor], generator: torch.Generator | None) -> None:
+    """Fills `buffers` (one device, one dtype) with fresh `f(x)` noise drawn on the CPU generator.
+
+    The draws land in one host tensor, each buffer's in the order and the shape it would be drawn
+    alone (so the stream, and every CPU result, is the same as drawing buffer by buffer), and go
+    to a GPU in one copy from pinned memory that does not wait for the host: one transfer per
+    update or env step instead of two per layer, each a sync from pageable memory.
+    """
+    device = buffers[0].device
+    sizes = [eps.numel() for eps in buffers]
+    # pinned: the copy below runs on the GPU's stream without a host sync; torch's pinned-memory
+    # cache keeps the block until that copy is done, so a new draw cannot overwrite it early
+    host = torch.empty(sum(sizes), pin_memory=device.type == "cuda")
+    for x, eps in zip(host.split(sizes), buffers, strict=True):
+        x.view(eps.shape).normal_(generator=generator)  # what torch.randn(shape, generator) draws
+    sign = host.sign()
+    host.abs_().sqrt_().mul_(sign)  # in place: the result stays in the pinned block
+    moved = host.to(device, non_blocking=True)
+    for x, eps in zip(moved.split(sizes), buffers, strict=True):
+        eps.copy_(x.view(eps.shape))
 
 
 def has_noise(module: nn.Module) -> bool:

@@ -32,9 +32,14 @@ def restore_rng_states(states: dict[str, Any]) -> None:
 class OwnGenerators:
     """A module's own random streams, seeded from torch's seed (so `seed_everything` fixes them) on
     first use: NumPy's for exploration draws, a torch CPU generator for noisy layers. Kept apart from
-    the global generators, which other code also draws from; their states go into checkpoints."""
+    the global generators, which other code also draws from; their states go into checkpoints.
+
+    `rank` (the DDP rank, set by the module before its first draw) offsets the noise seed: every
+    rank starts from the same torch seed, and identical noise on every rank would waste the
+    extra samples that more ranks bring."""
 
     def __init__(self) -> None:
+        self.rank = 0
         self._numpy: np.random.Generator | None = None
         self._noise: torch.Generator | None = None
 
@@ -47,7 +52,7 @@ class OwnGenerators:
     @property
     def noise(self) -> torch.Generator:
         if self._noise is None:
-            self._noise = torch.Generator().manual_seed(torch.initial_seed() + 1)
+            self._noise = torch.Generator().manual_seed(torch.initial_seed() + 1 + self.rank)
         return self._noise
 
     def state(self) -> dict[str, Any]:

@@ -32,6 +32,24 @@ class ReplayBatch(NamedTuple):
     steps: Tensor | None = None
     weight: Tensor | None = None  # (batch,) float32 importance-sampling weights (prioritized replay)
     slot: Tensor | None = None  # (batch,) int64 buffer slots, for priority updates (prioritized replay)
+    # (batch, K + 1, *frame_shape): frame-stacked 1-step transitions keep their frames once, and
+    # `obs` / `next_obs` are its first and last K (views); None for every other buffer
+    frames: Tensor | None = None
+
+    def to_device(self, device: torch.device) -> ReplayBatch:
+        """The batch on `device`, copying each frame once: `obs` and `next_obs` become views of the
+        moved `frames` again (moving them as they are would copy the shared frames twice)."""
+        non_blocking = torch.device(device).type == "cuda"  # as Lightning moves batches: not on MPS
+        moved = {
+            name: value.to(device, non_blocking=non_blocking) if isinstance(value, Tensor) else value
+            for name, value in self._asdict().items()
+            if name not in ("obs", "next_obs") or self.frames is None
+        }
+        if self.frames is not None:
+            frames, axis = moved["frames"], self.action.dim()  # the stack axis follows the batch axes
+            stack = frames.shape[axis] - 1
+            moved["obs"], moved["next_obs"] = frames.narrow(axis, 0, stack), frames.narrow(axis, 1, stack)
+        return ReplayBatch(**moved)
 
 
 class ReplayBuffer:
@@ -153,12 +171,13 @@ class ReplayBuffer:
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
-    def sample(self, batch_size: int, num_batches: int | None = None) -> ReplayBatch:
+    def sample(self, batch_size: int, num_batches: int | None = None, pin: bool = False) -> ReplayBatch:
         """Draws `batch_size` distinct stored transitions uniformly at random.
 
         With `num_batches`, draws that many independent batches at once, stacked on a leading
         axis: tensors are `(num_batches, batch_size, ...)`. Transitions are distinct within a
-        batch, not across batches.
+        batch, not across batches. `pin`: gather the observations straight into pinned memory
+        (needs CUDA), so their copy to the GPU does not hold up the host.
         """
         count, offset = self._sampleable()
         if batch_size > count:
@@ -170,7 +189,7 @@ class ReplayBuffer:
             idx = self.rng.choice(count, size=batch_size, replace=False)
         else:
             idx = np.stack([self.rng.choice(count, size=batch_size, replace=False) for _ in range(num_batches)])
-        return self.gather((idx + offset) % self.capacity if offset else idx)
+        return self.gather((idx + offset) % self.capacity if offset else idx, pin=pin)
 
     def _sampleable(self) -> tuple[int, int]:
         """How many slots may be drawn, and the first of them (they run on from it round the ring)."""
@@ -178,25 +197,49 @@ class ReplayBuffer:
             return self.size, 0
         return self.size - self.store.excluded, self.pos + self.store.excluded
 
-    def gather(self, idx: np.ndarray) -> ReplayBatch:
+    def gather(self, idx: np.ndarray, pin: bool = False) -> ReplayBatch:
         """The (n-step) transitions starting at slots `idx` (any shape), as a batch of that shape."""
-        if self.n_step == 1:
+        if self.n_step == 1 and isinstance(self.store, FrameStore):
+            k = self.obs_shape[0]
+            frames = self._host((*idx.shape, k + 1, *self.obs_shape[1:]), pin)
+            self.store.get_windows(idx, out=frames.numpy())
+            axis = idx.ndim
             return ReplayBatch(
-                obs=torch.from_numpy(self.store.get_obs(idx)),
+                obs=frames.narrow(axis, 0, k),
                 action=torch.from_numpy(self.action[idx]),
                 reward=torch.from_numpy(self.reward[idx]),
-                next_obs=torch.from_numpy(self.store.get_next_obs(idx)),
+                next_obs=frames.narrow(axis, 1, k),
+                terminated=torch.from_numpy(self.terminated[idx]),
+                frames=frames,
+            )
+        obs = self._host((*idx.shape, *self.obs_shape), pin)
+        next_obs = self._host((*idx.shape, *self.obs_shape), pin)
+        self.store.get_obs(idx, out=obs.numpy())
+        if self.n_step == 1:
+            self.store.get_next_obs(idx, out=next_obs.numpy())
+            return ReplayBatch(
+                obs=obs,
+                action=torch.from_numpy(self.action[idx]),
+                reward=torch.from_numpy(self.reward[idx]),
+                next_obs=next_obs,
                 terminated=torch.from_numpy(self.terminated[idx]),
             )
         last, reward, steps = self._n_step_window(idx)
+        self.store.get_next_obs(last, out=next_obs.numpy())
         return ReplayBatch(
-            obs=torch.from_numpy(self.store.get_obs(idx)),
+            obs=obs,
             action=torch.from_numpy(self.action[idx]),
             reward=torch.from_numpy(reward),
-            next_obs=torch.from_numpy(self.store.get_next_obs(last)),
+            next_obs=next_obs,
             terminated=torch.from_numpy(self.terminated[last]),
             steps=torch.from_numpy(steps),
         )
+
+    def _host(self, shape: tuple[int, ...], pin: bool) -> Tensor:
+        """An uninitialised host tensor of the observation dtype, pinned if asked (torch's pinned-memory
+        cache reuses blocks, and keeps one until the copies reading it are done)."""
+        dtype = torch.from_numpy(np.empty(0, dtype=self.obs_dtype)).dtype
+        return torch.empty(shape, dtype=dtype, pin_memory=pin)
 
     def _n_step_window(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For each start slot: the slot of its window's last step, the discounted reward sum, and k.

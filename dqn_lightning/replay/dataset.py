@@ -26,8 +26,8 @@ class DeferredBatch:
     def __init__(self, dataset: ReplayDataset) -> None:
         self.dataset = dataset
 
-    def draw(self) -> ReplayBatch:
-        return self.dataset.draw()
+    def draw(self, pin: bool = False) -> ReplayBatch:
+        return self.dataset.draw(pin)
 
 
 class ReplayDataset(IterableDataset[DeferredBatch]):
@@ -53,15 +53,15 @@ class ReplayDataset(IterableDataset[DeferredBatch]):
         while True:
             yield deferred
 
-    def draw(self) -> ReplayBatch:
-        """Samples one stacked batch now."""
+    def draw(self, pin: bool = False) -> ReplayBatch:
+        """Samples one stacked batch now (observations in pinned memory with `pin`, for a GPU)."""
         if len(self.buffer) < self.batch_size:
             raise RuntimeError(
                 f"the replay buffer holds {len(self.buffer)} transitions, fewer than one batch of "
                 f"{self.batch_size}: add the EnvLoop callback, which fills the buffer at fit start, "
                 f"with learning_starts >= {self.batch_size}"
             )
-        return self.buffer.sample(self.batch_size, num_batches=self.gradient_steps)
+        return self.buffer.sample(self.batch_size, num_batches=self.gradient_steps, pin=pin)
 
 
 def replay_dataloader(buffer: ReplayBuffer, batch_size: int, gradient_steps: int = 1) -> DataLoader[DeferredBatch]:

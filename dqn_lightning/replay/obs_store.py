@@ -31,11 +31,12 @@ class PairStore:
         self.obs[slots] = obs
         self.next_obs[slots] = next_obs
 
-    def get_obs(self, idx: np.ndarray) -> np.ndarray:
-        return self.obs[idx]
+    def get_obs(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """`obs` of slots `idx`, `(*idx.shape, *obs_shape)`, written into `out` if given."""
+        return self.obs[idx] if out is None else np.take(self.obs, idx, axis=0, out=out, mode="clip")
 
-    def get_next_obs(self, idx: np.ndarray) -> np.ndarray:
-        return self.next_obs[idx]
+    def get_next_obs(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return self.next_obs[idx] if out is None else np.take(self.next_obs, idx, axis=0, out=out, mode="clip")
 
     def slot_arrays(self) -> dict[str, np.ndarray]:
         """Arrays with one row per slot (saved and loaded with the buffer's own)."""
@@ -106,29 +107,37 @@ class FrameStore:
         for e in np.flatnonzero(~cont):
             self.starts[int(slots[e])] = obs[e].copy()
 
-    def get_obs(self, idx: np.ndarray) -> np.ndarray:
-        return self._stacks(idx, newest=1)
+    def get_obs(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return self._stacks(idx, newest=1, length=self.stack, out=out)
 
-    def get_next_obs(self, idx: np.ndarray) -> np.ndarray:
-        return self._stacks(idx, newest=0)
+    def get_next_obs(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return self._stacks(idx, newest=0, length=self.stack, out=out)
 
-    def _stacks(self, idx: np.ndarray, newest: int) -> np.ndarray:
-        """Stacks whose newest frame is `newest` env steps before slot idx's own frame, `(*idx.shape, K, ...)`."""
+    def get_windows(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The K + 1 frames of slot idx's transition, `(*idx.shape, K + 1, ...)`: `obs` is the first K,
+        `next_obs` the last K. Half the bytes of both stacks, for the gather and the device copy."""
+        return self._stacks(idx, newest=0, length=self.stack + 1, out=out)
+
+    def _stacks(self, idx: np.ndarray, newest: int, length: int, out: np.ndarray | None = None) -> np.ndarray:
+        """`length` frames (K: a stack) whose newest is `newest` env steps before slot idx's own frame,
+        `(*idx.shape, length, ...)`, written into `out` if given."""
         flat = np.asarray(idx).ravel()
         k = self.stack
-        out = np.empty((flat.size, k, *self.frames.shape[1:]), dtype=self.frames.dtype)
-        back = [newest + k - 1 - p for p in range(k)]  # env steps back from slot i, per stack position
+        shape = (flat.size, length, *self.frames.shape[1:])
+        rows = np.empty(shape, dtype=self.frames.dtype) if out is None else out.reshape(shape)
+        back = [newest + length - 1 - p for p in range(length)]  # env steps back from slot i, per position
         for p, m in enumerate(back):
-            out[:, p] = self.frames[(flat - m * self.stride) % self.capacity]
+            rows[:, p] = self.frames[(flat - m * self.stride) % self.capacity]
         depth = self.depth[flat].astype(np.int64)
         # rows reaching before their episode's first step take those frames from its first obs
+        # (m - d <= K: a window reaches at most K frames before the first step's next_obs frame)
         for row in np.flatnonzero(depth < back[0]):
             d = int(depth[row])
             first = self.starts[int((flat[row] - d * self.stride) % self.capacity)]
             for p, m in enumerate(back):
                 if m > d:
-                    out[row, p] = first[k - (m - d)]
-        return out.reshape(*np.shape(idx), *out.shape[1:])
+                    rows[row, p] = first[k - (m - d)]
+        return rows.reshape(*np.shape(idx), *rows.shape[1:])
 
     def slot_arrays(self) -> dict[str, np.ndarray]:
         return {"frames": self.frames, "depth": self.depth}

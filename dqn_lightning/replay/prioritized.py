@@ -87,7 +87,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if count < self.size:  # the oldest frames' stacks are broken: never draw them
             self.tree.set((first - self.store.excluded + np.arange(self.store.excluded)) % self.capacity, 0.0)
 
-    def sample(self, batch_size: int, num_batches: int | None = None) -> ReplayBatch:
+    def sample(self, batch_size: int, num_batches: int | None = None, pin: bool = False) -> ReplayBatch:
         """Draws `batch_size` transitions by priority (`num_batches` stacked, as in `ReplayBuffer`)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer: fill it first (EnvLoop's learning_starts)")
@@ -98,7 +98,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         probs = self.tree.get(idx) / total
         weight = (self._sampleable()[0] * probs) ** -self.beta
         weight /= weight.max(axis=-1, keepdims=True)
-        return self.gather(idx)._replace(weight=torch.from_numpy(weight.astype(np.float32)), slot=torch.from_numpy(idx))
+        return self.gather(idx, pin=pin)._replace(
+            weight=torch.from_numpy(weight.astype(np.float32)), slot=torch.from_numpy(idx)
+        )
 
     def update_priorities(self, index: ArrayLike, td_error: ArrayLike) -> None:
         """Sets the priorities of slots `index` from their TD errors (any matching shapes)."""

@@ -115,17 +115,18 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         project=config.project,
     )
     # fail before any work when the run could not save its results: two replay files (best and
-    # last) when they are saved, plus checkpoints and event files
+    # last) per DDP rank when they are saved, plus checkpoints and event files
+    replay_bytes = 2 * buffer.nbytes * place.processes(config.num_nodes) if env_loop.replay_files.enabled else 0
     check_logdir(
         run_dir_of(config.resume).parent.parent if config.resume else config.logdir,
-        need_bytes=(2 * buffer.nbytes if env_loop.replay_files.enabled else 0) + (64 << 20),
+        need_bytes=replay_bytes + (64 << 20),
     )
     checkpoint = BestAndLastCheckpoint()
     interrupt = GracefulInterrupt()
     trainer = pl.Trainer(
         accelerator=place.accelerator,
         devices=place.devices,
-        strategy=place.strategy,
+        strategy=place.trainer_strategy(config.num_nodes),
         num_nodes=config.num_nodes,
         precision=config.precision,  # type: ignore[arg-type]
         deterministic=True if config.deterministic else None,  # None: leave torch's setting alone

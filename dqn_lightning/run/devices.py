@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 import torch
+from pytorch_lightning.strategies import DDPStrategy
 
 from dqn_lightning.errors import ConfigError
 
@@ -36,6 +37,26 @@ class Placement:
     devices: Devices
     strategy: str
     note: str = ""
+
+    def processes(self, num_nodes: int = 1) -> int:
+        """How many training processes (DDP ranks) the run starts over all nodes."""
+        devices = self.devices
+        if isinstance(devices, list):
+            per_node = len(devices)
+        elif isinstance(devices, str):  # "auto", only with --strategy ddp: every device of its kind
+            per_node = torch.cuda.device_count() if self.accelerator in ("gpu", "cuda", "auto") else 1
+        else:
+            per_node = devices if devices > 0 else max(torch.cuda.device_count(), 1)
+        return max(per_node, 1) * num_nodes
+
+    def trainer_strategy(self, num_nodes: int = 1) -> str | DDPStrategy:
+        """The Trainer's `strategy`: DDP without the per-forward buffer broadcast when several processes
+        run. Nothing needs it: the noise is redrawn before every use, each rank its own, the C51
+        support never changes, and the log sums are each rank's own; each broadcast is a collective
+        every rank waits on, once per batch."""
+        if self.strategy == "ddp" or self.processes(num_nodes) > 1:
+            return DDPStrategy(broadcast_buffers=False)
+        return self.strategy
 
 
 def parse_devices(text: str) -> Devices:

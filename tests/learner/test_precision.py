@@ -66,7 +66,8 @@ def test_gradient_scaler_path_of_16_mixed(tmp_path: Path, max_grad_norm: float |
     trainer = quiet_trainer(tmp_path, [loop], plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)])
     trainer.fit(model, replay_dataloader(buffer, 16, gradient_steps=4))
     assert model.gradient_step == 200 and not model._lean_updates  # every update through the scaler
-    assert not model.optimizers().optimizer.param_groups[0]["fused"]  # Lightning cannot clip a fused one here
+    # the fused step unscales inside its kernel, after a clip would have to see unscaled gradients
+    assert bool(model.optimizers().optimizer.param_groups[0]["fused"]) is (max_grad_norm is None)
     after = list(model.q_network.parameters())
     assert all(torch.isfinite(p).all() for p in after) and not all(map(torch.equal, before, after))
 
@@ -131,3 +132,36 @@ def test_bf16_true_trains_a_c51_agent(tmp_path: Path) -> None:
     summary = train(parse_config(flags))
     model = DQN.load_from_checkpoint(summary["last_checkpoint"])
     assert summary["gradient_steps"] > 0 and model.value_head.support.dtype == torch.float32
+
+
+def test_bf16_mixed_steps_a_fused_adam_and_clips_the_true_gradient_norm(tmp_path: Path) -> None:
+    # bf16-mixed has no gradient scaler: the fused kernel is valid, and the clip sees true gradients.
+    # A fresh network's TD gradients are far above a norm of 1e-3, so each update steps with exactly 1e-3
+    pl.seed_everything(0, verbose=False)
+    model = DQN.from_env("CartPole-v1", hidden_sizes=(16,), eval_episodes=0, max_grad_norm=1e-3)
+    buffer = ReplayBuffer(2_000, (4,), seed=0)
+    loop = EnvLoop("CartPole-v1", buffer, total_timesteps=120, learning_starts=100, train_freq=4, seed=0)
+    norms: list[float] = []
+
+    class RecordNorm(pl.Callback):
+        def on_before_optimizer_step(
+            self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: object
+        ) -> None:
+            pass  # the module's hook runs after the callbacks': record in the optimizer's step instead
+
+        def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            inner = pl_module.optimizers().optimizer  # type: ignore[union-attr]
+            step = inner.step
+
+            def recording_step(*args: object, **kwargs: object) -> object:
+                result = step(*args, **kwargs)  # runs Lightning's closure, which clips, then steps
+                grads = [p.grad for p in pl_module.q_network.parameters() if p.grad is not None]  # type: ignore[union-attr]
+                norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+                return result
+
+            inner.step = recording_step
+
+    trainer = quiet_trainer(tmp_path, [loop, RecordNorm()], precision="bf16-mixed")
+    trainer.fit(model, replay_dataloader(buffer, 16, gradient_steps=1))
+    assert model.optimizers().optimizer.param_groups[0]["fused"]
+    assert len(norms) == 5 and all(norm == pytest.approx(1e-3, rel=1e-3) for norm in norms)

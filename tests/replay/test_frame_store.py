@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from dqn_lightning import PrioritizedReplayBuffer, ReplayBuffer
 
@@ -81,7 +82,7 @@ def test_sampling_never_draws_the_slots_with_broken_history() -> None:
     oldest = {(frames.pos + i) % 37 for i in range(K * 2)}
     drawn: set[int] = set()
     gather = frames.gather
-    frames.gather = lambda idx: (drawn.update(int(i) for i in np.ravel(idx)), gather(idx))[1]  # type: ignore[method-assign]
+    frames.gather = lambda idx, pin=False: (drawn.update(int(i) for i in np.ravel(idx)), gather(idx, pin))[1]  # type: ignore[method-assign]
     for _ in range(100):
         frames.sample(8, num_batches=2)
     assert len(drawn) == 37 - len(oldest)  # every other slot, but none of the oldest
@@ -143,3 +144,21 @@ def test_a_100k_atari_buffer_fits_in_one_gib() -> None:
     buffer = ReplayBuffer(100_000, (4, 84, 84), np.uint8, store_frames=True)
     pairs_bytes = 2 * 100_000 * 4 * 84 * 84
     assert buffer.nbytes < 2**30 < pairs_bytes  # 0.71 GB instead of 5.6 GB
+
+
+def test_a_one_step_frame_batch_holds_each_frame_once_and_moves_it_once() -> None:
+    rng = np.random.default_rng(0)
+    pairs = ReplayBuffer(64, (K, 2, 2), np.uint8)
+    frames = ReplayBuffer(64, (K, 2, 2), np.uint8, store_frames=True)
+    for obs, nxt, terminated, truncated in episode_stream(rng, [5, 9, 4], 1):
+        for buffer in (pairs, frames):
+            buffer.add(as_frames(obs)[None], [0], [1.0], as_frames(nxt)[None], [terminated], [truncated])
+    slots = np.array([[0, 4, 5], [9, 13, 17]])  # episode starts, their last steps, and steps between
+    batch, want = frames.gather(slots), pairs.gather(slots)
+    assert batch.frames is not None and batch.frames.shape == (2, 3, K + 1, 2, 2)
+    assert np.array_equal(batch.obs, want.obs) and np.array_equal(batch.next_obs, want.next_obs)
+    # moved: one copy of the K + 1 frames, obs and next_obs its views again
+    moved = batch.to_device(torch.device("meta"))
+    assert moved.obs._base is moved.frames and moved.next_obs._base is moved.frames
+    assert moved.obs.shape == moved.next_obs.shape == (2, 3, K, 2, 2) and moved.action.device.type == "meta"
+    assert pairs.gather(slots).frames is None  # pairs move as they are

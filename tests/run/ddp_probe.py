@@ -19,8 +19,8 @@ from dqn_lightning.run.config import parse_config
 class RankReport(pl.Callback):
     """Writes rank-<r>.pt: weights, target weights, env steps, episodes and the first stored observations."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, prefix: str = "") -> None:
+        self.folder, self.prefix = folder, prefix
         self.rank = 0
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -32,15 +32,19 @@ class RankReport(pl.Callback):
             "local_episodes": loop.episodes,
             "first_obs": torch.from_numpy(loop.buffer.obs[:50].copy()),
             "gradient_step": pl_module.gradient_step,  # type: ignore[attr-defined]
+            "buffer_size": len(loop.buffer),
+            "learning_starts": loop.learning_starts,  # raised by a resume that refills the buffer
+            "noise_seed": pl_module._generators.noise.initial_seed(),  # type: ignore[union-attr]
         }
-        torch.save(report, self.folder / f"rank-{trainer.global_rank}.pt")
+        torch.save(report, self.folder / f"{self.prefix}rank-{trainer.global_rank}.pt")
         self.rank = trainer.global_rank
 
 
 if __name__ == "__main__":
     out = Path(sys.argv[1])
-    report = RankReport(out)
+    resumed = "--resume" in sys.argv
+    report = RankReport(out, prefix="resumed-" if resumed else "")
     summary = train.train(parse_config(sys.argv[2:]), callbacks=[report])
     # train() took the process group down (see there), so the rank comes from the callback
     assert not torch.distributed.is_initialized()
-    (out / f"summary-rank{report.rank}.json").write_text(json.dumps(summary))
+    (out / f"{report.prefix}summary-rank{report.rank}.json").write_text(json.dumps(summary))

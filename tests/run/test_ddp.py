@@ -14,17 +14,21 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 PROBE = Path(__file__).resolve().parent / "ddp_probe.py"
 
 
-def test_two_cpu_processes_train_one_model(tmp_path: Path) -> None:
-    flags = ["--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--total-timesteps", "2000",
-             "--learning-starts", "400", "--train-freq", "4", "--gradient-steps", "3", "--target-update-interval",
-             "10", "--eval-interval", "1000", "--eval-episodes", "3", "--hidden-sizes", "[32, 32]",
-             "--logdir", str(tmp_path / "logs")]  # fmt: skip
+def _probe(tmp_path: Path, flags: list[str]) -> None:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     result = subprocess.run(
         [sys.executable, str(PROBE), str(tmp_path), *flags],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_two_cpu_processes_train_one_model_and_resume_each_ranks_buffer(tmp_path: Path) -> None:
+    flags = ["--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--total-timesteps", "2000",
+             "--learning-starts", "400", "--train-freq", "4", "--gradient-steps", "3", "--target-update-interval",
+             "10", "--eval-interval", "1000", "--eval-episodes", "3", "--hidden-sizes", "[32, 32]", "--noisy",
+             "--logdir", str(tmp_path / "logs")]  # fmt: skip
+    _probe(tmp_path, flags)
     ranks = [torch.load(tmp_path / f"rank-{r}.pt") for r in (0, 1)]
     # both ranks stepped their own envs: 2000 env steps over all ranks, 1000 each, with different data
     assert ranks[0]["env_steps"] == ranks[1]["env_steps"] == 2000
@@ -52,3 +56,17 @@ def test_two_cpu_processes_train_one_model(tmp_path: Path) -> None:
     checkpoints = sorted(p.name for p in (run_dirs[0] / "checkpoints").iterdir())
     # every rank's replay file of the last checkpoint survives the others' pruning
     assert {"last.ckpt", "replay-envstep2000.npz", "replay-envstep2000-rank1.npz"} <= set(checkpoints)
+    # each rank its own noise stream (the same one would waste the second rank's samples)
+    assert ranks[0]["noise_seed"] != ranks[1]["noise_seed"]
+
+    # resumed, each rank reads its own replay file back: nothing refilled, its first transitions kept
+    last = run_dirs[0] / "checkpoints" / "last.ckpt"
+    _probe(tmp_path, [*flags[: flags.index("--total-timesteps") + 1], "2400",
+                      *flags[flags.index("--total-timesteps") + 2 :], "--resume", str(last)])  # fmt: skip
+    resumed = [torch.load(tmp_path / f"resumed-rank-{r}.pt") for r in (0, 1)]
+    for before, after in zip(ranks, resumed, strict=True):
+        assert after["env_steps"] == 2400
+        assert after["learning_starts"] == 400  # a refill would have raised it to 2000 + 400
+        assert after["buffer_size"] == before["buffer_size"] + 200  # 1000 + 200 local steps, none lost
+        assert torch.equal(after["first_obs"], before["first_obs"])
+        assert after["noise_seed"] == before["noise_seed"]  # each rank's own stream came back

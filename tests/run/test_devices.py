@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from pytorch_lightning.strategies import DDPStrategy
 
+from dqn_lightning.acting.envs import env_spaces
 from dqn_lightning.errors import ConfigError
-from dqn_lightning.run.config import parse_settings
+from dqn_lightning.run import build
+from dqn_lightning.run.build import build_buffer
+from dqn_lightning.run.config import parse_config, parse_settings
 from dqn_lightning.run.devices import parse_devices, placement
 from tests.helpers import run_main
 
@@ -65,3 +70,28 @@ def test_on_this_cpu_the_default_is_one_device_and_the_settings_line_is_unchange
     assert placement("auto", "auto", "auto").devices == 1 and placement("cpu", "auto", "auto").note == ""
     _, origin = parse_settings([])
     assert origin == "Settings: preset cartpole; no other flags"
+
+
+def test_the_process_count_sizes_the_replay_space_check_and_ddp_skips_the_buffer_broadcast(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert placement("gpu", "auto", "auto").processes() == 1
+    assert placement("gpu", "[0, 2]", "ddp").processes() == 2 and placement("gpu", "3", "ddp").processes(2) == 6
+    assert placement("gpu", "auto", "ddp").processes() == 4 and placement("cpu", "2", "ddp").processes() == 2
+    strategy = placement("cpu", "2", "auto").trainer_strategy()
+    assert isinstance(strategy, DDPStrategy) and strategy._ddp_kwargs == {"broadcast_buffers": False}
+    assert placement("gpu", "auto", "auto").trainer_strategy() == "auto"
+
+
+def test_the_logdir_check_counts_every_ranks_replay_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flags = ["--buffer-size", "1000000", "--logdir", str(tmp_path / "logs"), "--accelerator", "cpu"]
+    replay = build_buffer(parse_config(flags), env_spaces("CartPole-v1")).nbytes
+    # free: one rank's two replay files (best, last) and 64 MiB of the rest fit, two ranks' four do not
+    free = 3 * replay + (64 << 20)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(free, 0, free))  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="needs about"):
+        build(parse_config([*flags, "--devices", "2", "--strategy", "ddp"]))
+    assert not (tmp_path / "logs").exists()
+    build(parse_config(flags))  # one rank: room enough

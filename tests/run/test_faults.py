@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dqn_lightning.errors import TrainingFault, exit_code
 from tests.helpers import run_train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,3 +162,19 @@ def test_fault_on_one_ddp_rank_stops_every_rank(tmp_path: Path, fault: str, expe
     line = one_line(result.stderr)
     assert line.startswith(f"train.py: error: {expected}"), line
     assert "periodic-envstep" in line and "continue with --resume last" in line, line  # the newest checkpoint named
+
+
+@pytest.mark.parametrize(("environment", "prints"), [({"RANK": "0"}, True), ({"RANK": "1", "LOCAL_RANK": "0"}, False)])
+def test_a_fault_is_printed_by_global_rank_zero_alone(
+    environment: dict[str, str], prints: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # torchrun's second node: LOCAL_RANK 0 and no NODE_RANK, but RANK 1; every rank raises the same fault
+    monkeypatch.delenv("NODE_RANK", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    def fail() -> None:
+        raise TrainingFault("the loss became nan")
+
+    assert exit_code("train.py", fail) == 1
+    assert (capsys.readouterr().err == "train.py: error: the loss became nan\n") is prints
