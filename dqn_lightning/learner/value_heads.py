@@ -168,6 +168,7 @@ def categorical_projection(
     gamma: float | Tensor,
     support: Tensor,
     bounds: tuple[float, float] | None = None,
+    dense: bool | None = None,
 ) -> Tensor:
     """Projects the distribution of `r + gamma * (1 - terminated) * Z'` onto `support`: `(batch, atoms)`.
 
@@ -176,6 +177,9 @@ def categorical_projection(
     between its two neighbours in proportion to closeness (all of it when it lands on an atom), so
     every row still sums to 1. n-step rows pass their `gamma ** k` as `gamma` `(batch,)`.
     `bounds`: `(support[0], support[-1])` as floats, when the caller has them (no device read).
+    `dense`: spread the mass with one `(batch, atoms, atoms)` weight product instead of `scatter_add_`,
+    whose CUDA kernel adds in a varying order (atomics); None: dense on CUDA under
+    `torch.use_deterministic_algorithms` (`--deterministic`), scatter elsewhere (the CPU's results stay).
     """
     # the support is float32 under every precision: project at least in float32 (bf16 weights)
     next_probs = next_probs.to(torch.promote_types(next_probs.dtype, support.dtype))
@@ -183,6 +187,12 @@ def categorical_projection(
     delta = (v_max - v_min) / (len(support) - 1)
     shifted = _rows(reward) + _rows(gamma) * (1.0 - _rows(terminated)) * support
     position = (shifted.clamp(v_min, v_max) - v_min) / delta  # fractional atom index in [0, atoms - 1]
+    if dense is None:
+        dense = next_probs.is_cuda and torch.are_deterministic_algorithms_enabled()
+    if dense:  # each atom's mass goes to atom j in proportion max(0, 1 - |position - j|): plain sums
+        atoms = torch.arange(len(support), device=position.device, dtype=position.dtype)
+        share = (1.0 - (position.unsqueeze(-1) - atoms).abs()).clamp(min=0.0)  # (batch, atoms, atoms)
+        return (next_probs.unsqueeze(-1) * share).sum(dim=1)
     lower, upper = position.floor(), position.ceil()
     lower_mass = next_probs * (upper - position)
     upper_mass = next_probs * (position - lower)

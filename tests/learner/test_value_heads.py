@@ -14,6 +14,9 @@ SUPPORT = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])  # 5 atoms, one apart
 def project(probs: list[float], reward: float, terminated: float, gamma: float) -> list[float]:
     out = categorical_projection(torch.tensor([probs]), torch.tensor([reward]), torch.tensor([terminated]), gamma,
                                  SUPPORT)  # fmt: skip
+    dense = categorical_projection(torch.tensor([probs]), torch.tensor([reward]), torch.tensor([terminated]), gamma,
+                                   SUPPORT, dense=True)  # fmt: skip
+    torch.testing.assert_close(dense, out)  # the deterministic GPU form spreads the same mass
     return [round(v, 6) for v in out[0].tolist()]
 
 
@@ -42,9 +45,11 @@ def test_c51_projection_conserves_probability_mass() -> None:
     probs = torch.softmax(torch.randn(64, 5, generator=generator), dim=1)
     reward = torch.randn(64, generator=generator) * 3
     terminated = (torch.rand(64, generator=generator) < 0.3).float()
-    out = categorical_projection(probs, reward, terminated, torch.rand(64, generator=generator), SUPPORT)
+    gamma = torch.rand(64, generator=generator)
+    out = categorical_projection(probs, reward, terminated, gamma, SUPPORT)
     torch.testing.assert_close(out.sum(dim=1), torch.ones(64))
     assert (out >= 0).all()
+    torch.testing.assert_close(categorical_projection(probs, reward, terminated, gamma, SUPPORT, dense=True), out)
 
 
 def test_c51_target_follows_double_dqns_action_choice() -> None:
