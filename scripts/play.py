@@ -6,7 +6,7 @@
 
 Loads the policy with `DQN.load_from_checkpoint` alone (weights-only: no code in the file runs),
 plays greedy games (`--epsilon` adds exploration), prints `Game N Score: S` per game and the
-mean ± std at the end. The env defaults to the one stored in the checkpoint. `--checkpoint last`
+mean ± std at the end. The env defaults to the one stored in the checkpoint. `--checkpoint last` (or `best`)
 takes the newest last.ckpt under lightning_logs/.
 """
 
@@ -62,7 +62,7 @@ def play(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="a .ckpt path, or 'last' for the newest run's")
+    parser.add_argument("--checkpoint", required=True, help="a .ckpt path, or 'last' or 'best' for the newest run's")
     parser.add_argument("--episodes", type=int, default=5, help="games to play")
     parser.add_argument("--env", default=None, help="env id (default: the checkpoint's)")
     parser.add_argument("--seed", type=int, default=0, help="game i resets the env with seed + i")

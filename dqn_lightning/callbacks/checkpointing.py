@@ -163,7 +163,10 @@ def latest_checkpoint(logdir: str | Path = "lightning_logs", name: str = "*.ckpt
 
 
 def chosen_checkpoint(choice: str | Path, logdir: str | Path = "lightning_logs") -> Path:
-    """`--checkpoint`'s file: the newest run's last.ckpt for `last`, else the path given."""
+    """`--checkpoint`'s file: the newest run's last.ckpt for `last`, its best evaluation's for `best`,
+    else the path given."""
     if str(choice) == "last":
         return latest_checkpoint(logdir, name="last.ckpt", flag="--checkpoint")
+    if str(choice) == "best":
+        return latest_checkpoint(logdir, name="best-envstep*.ckpt", flag="--checkpoint")
     return Path(choice)

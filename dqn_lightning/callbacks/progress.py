@@ -1,7 +1,8 @@
-"""A progress bar that shows the episode, its score, the average score and epsilon.
+"""Progress: a bar in a terminal that shows the episode, its score, the average score and epsilon;
+plain lines everywhere else (`PlainProgress`).
 
-It counts env steps (not Lightning's "Epoch 0" batches), and each evaluation prints one line
-above it (env step, mean ± std, best so far) instead of a validation sub-bar.
+The bar counts env steps (not Lightning's "Epoch 0" batches), and each evaluation prints one
+line above it (env step, mean ± std, best so far) instead of a validation sub-bar.
 """
 
 from __future__ import annotations
@@ -97,13 +98,9 @@ class EpisodeProgressBar(TQDMProgressBar):
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        history = getattr(pl_module, "eval_history", None)
-        if trainer.is_global_zero and history:
-            last, best = history[-1], max(row["return_mean"] for row in history)
-            self.train_progress_bar.write(
-                f"eval @ {last['env_steps']:,} env steps: {last['return_mean']:.1f} ± {last['return_std']:.1f} "
-                f"(best {best:.1f})"
-            )
+        line = eval_line(trainer, pl_module)
+        if line is not None:
+            self.train_progress_bar.write(line)
 
     @override
     def get_metrics(
@@ -120,6 +117,70 @@ class EpisodeProgressBar(TQDMProgressBar):
                 eps=f"{loop.epsilon:.3f}",
             )
         return metrics
+
+
+class PlainProgress(pl.Callback):
+    """Progress as plain lines, for output that is not a terminal (a file, `nohup`, a CI log).
+
+    A bar's carriage-return redraws pile up in a file as one endless line; this prints one line
+    every `every` env steps (default: a twentieth of the budget, at least 1,000) with the env step,
+    episodes, the last 30 episodes' mean return, epsilon and env steps/s since the last line, and
+    each evaluation's line as the bar does.
+    """
+
+    def __init__(self, every: int | None = None) -> None:
+        self.every = every
+        self._next = 0
+        self._since: tuple[float, int] = (0.0, 0)
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loop = find_env_loop(trainer)
+        if loop is None:
+            return
+        if self.every is None:
+            self.every = max(1_000, (loop.total_timesteps or 0) // 20)
+        self._next = (loop.env_steps // self.every + 1) * self.every
+        self._since = (time.monotonic(), loop.env_steps)
+
+    @override
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        loop = find_env_loop(trainer)
+        if loop is None or not trainer.is_global_zero or self.every is None:
+            return
+        if loop.env_steps < self._next and not loop.done:
+            return
+        self._next = (loop.env_steps // self.every + 1) * self.every
+        now, steps = time.monotonic(), loop.env_steps
+        rate = (steps - self._since[1]) / max(now - self._since[0], 1e-9)
+        self._since = (now, steps)
+        budget = f"/{loop.total_timesteps:,}" if loop.total_timesteps is not None else ""
+        recent = f"{loop.mean_return(30):.1f}" if loop.recent_returns else "-"
+        print(
+            f"env step {steps:,}{budget} | episodes {loop.episodes} | return (last 30) {recent} | "
+            f"epsilon {loop.epsilon:.3f} | {rate:,.0f} env steps/s",
+            flush=True,
+        )
+
+    @override
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        line = eval_line(trainer, pl_module)
+        if line is not None:
+            print(line, flush=True)
+
+
+def eval_line(trainer: pl.Trainer, pl_module: pl.LightningModule) -> str | None:
+    """The line an evaluation prints: env step, mean ± std, best so far (None where nothing to say)."""
+    history = getattr(pl_module, "eval_history", None)
+    if not trainer.is_global_zero or not history:
+        return None
+    last, best = history[-1], max(row["return_mean"] for row in history)
+    return (
+        f"eval @ {last['env_steps']:,} env steps: {last['return_mean']:.1f} ± {last['return_std']:.1f} "
+        f"(best {best:.1f})"
+    )
 
 
 # known third-party messages a training run has no use for: Lightning's own deprecation of its

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from dqn_lightning.callbacks.checkpointing import (
     PeriodicCheckpoint,
     check_logdir,
 )
-from dqn_lightning.callbacks.progress import EpisodeProgressBar, quiet_lightning_messages
+from dqn_lightning.callbacks.progress import EpisodeProgressBar, PlainProgress, quiet_lightning_messages
 from dqn_lightning.callbacks.stopping import GracefulInterrupt
 from dqn_lightning.callbacks.video import EvalVideo
 from dqn_lightning.errors import TrainingInterrupted, exit_code
@@ -123,6 +124,7 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
     )
     checkpoint = BestAndLastCheckpoint()
     interrupt = GracefulInterrupt()
+    progress_bar = sys.stdout.isatty()  # in a file a bar's redraws pile up: plain lines there
     trainer = pl.Trainer(
         accelerator=place.accelerator,
         devices=place.devices,
@@ -139,10 +141,10 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         limit_val_batches=None if config.eval_episodes > 0 else 0,
         num_sanity_val_steps=0,
         logger=loggers,
-        enable_progress_bar=not config.quiet,
+        enable_progress_bar=not config.quiet and progress_bar,
         enable_model_summary=config.verbose,
         callbacks=[env_loop, checkpoint, interrupt]
-        + ([] if config.quiet else [EpisodeProgressBar()])
+        + ([] if config.quiet else [EpisodeProgressBar() if progress_bar else PlainProgress()])
         + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else [])
         + ([EvalVideo()] if config.eval_video else [])
         + list(callbacks),

@@ -23,6 +23,8 @@ def run_summary(
     rank 0's own episodes.
     """
     final = model.eval_history[-1] if model.eval_history else None
+    # the first evaluation with the highest mean: the one the best checkpoint holds
+    best = max(model.eval_history, key=lambda row: row["return_mean"]) if model.eval_history else None
     return {
         "env": model.hparams["env_id"],
         "episodes": env_loop.total_episodes(trainer),  # over all ranks
@@ -31,6 +33,8 @@ def run_summary(
         "return_mean_last_30": _finite(env_loop.mean_return(30)),
         "final_eval_return_mean": final["return_mean"] if final else None,
         "final_eval_return_std": final["return_std"] if final else None,
+        "best_eval_return_mean": best["return_mean"] if best else None,
+        "best_eval_env_steps": best["env_steps"] if best else None,
         "env_steps": env_loop.env_steps,
         "gradient_steps": model.gradient_step,
         "wall_seconds": round(wall_seconds, 3),
@@ -53,7 +57,14 @@ def format_summary(summary: dict[str, Any]) -> str:
     """A short human-readable block (the evaluation history stays in the JSON)."""
     shown = {key: value for key, value in summary.items() if key != "evaluations"}
     width = max(len(key) for key in shown)
-    return "\n".join(f"  {key:<{width}}  {value}" for key, value in shown.items())
+    lines = [f"  {key:<{width}}  {value}" for key, value in shown.items()]
+    if summary.get("best_checkpoint"):  # DQN's greedy score swings between evaluations: play the best
+        score, step = summary["best_eval_return_mean"], summary["best_eval_env_steps"]
+        lines.append(
+            f"Watch the best agent ({score:.1f} at env step {step:,}): "
+            f"python scripts/play.py --checkpoint {summary['best_checkpoint']}"
+        )
+    return "\n".join(lines)
 
 
 def _absolute(path: str | None) -> str | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dqn_lightning import BestAndLastCheckpoint
+from dqn_lightning.callbacks.checkpointing import chosen_checkpoint
 from tests.helpers import run_main, run_train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +79,9 @@ def test_last_checkpoint_is_from_the_newest_evaluation_even_when_it_is_not_the_b
     last = torch.load(folder / "last.ckpt", weights_only=True, map_location="cpu")
     assert last["callbacks"]["EnvLoop"]["env_steps"] == 900
     assert Path(summary["last_checkpoint"]) == folder / "last.ckpt"
+    # the summary names the best evaluation beside the final one: the first of the tied three
+    assert summary["best_eval_return_mean"] == 3.0 and summary["best_eval_env_steps"] == evaluations[0]["env_steps"]
+    assert chosen_checkpoint("best", tmp_path / "logs") == folder / f"best-envstep{evaluations[0]['env_steps']}.ckpt"
 
 
 def test_without_evaluation_last_checkpoint_is_written_at_the_end(tmp_path: Path) -> None:
@@ -232,3 +237,20 @@ def test_best_and_last_checkpoint_files_its_state_where_model_checkpoint_did() -
     old = ModelCheckpoint(monitor="eval/return_mean", mode="max", save_top_k=1, save_last=True)
     assert BestAndLastCheckpoint().state_key == old.state_key
     assert BestAndLastCheckpoint().state_key.startswith("ModelCheckpoint{'monitor': 'eval/return_mean'")
+
+
+def test_output_to_a_file_is_plain_lines_not_a_bar(tmp_path: Path) -> None:
+    flags = ["--total-timesteps", "3000", "--learning-starts", "500", "--eval-interval", "1500",
+             "--eval-episodes", "2", "--logdir", str(tmp_path / "logs")]  # fmt: skip
+    with open(tmp_path / "out.txt", "w") as out:  # not a terminal: what nohup or `> file` gives
+        result = subprocess.run([*TRAIN, *flags], stdout=out, stderr=subprocess.PIPE, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = (tmp_path / "out.txt").read_text()
+    progress = [line for line in text.splitlines() if line.startswith("env step ")]
+    assert "\r" not in text and max(len(line) for line in progress) < 120
+    # a line per 1,000 env steps (the budget / 20, at least 1,000), the last at the end of the run
+    steps = [int(line.split()[2].split("/")[0].replace(",", "")) for line in progress]
+    assert len(steps) == 3 and steps[-1] == 3000 and steps == sorted(steps), progress
+    assert all(" | episodes " in line and " | epsilon " in line and line.endswith(" env steps/s") for line in progress)
+    assert sum(line.startswith("eval @ ") for line in text.splitlines()) >= 2
+    assert "Watch the best agent (" in text and "python scripts/play.py --checkpoint " in text
