@@ -34,6 +34,7 @@ from dqn_lightning.errors import exit_code
 from dqn_lightning.run import train
 from dqn_lightning.run.config import parse_config
 from dqn_lightning.tools.reevaluate import reevaluate
+from dqn_lightning.tools.seed_stats import iqm_with_ci, performance_profile
 
 GAMES = {
     "asterix": "Asterix",
@@ -178,11 +179,57 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def normalized(rows: list[dict[str, Any]], recipe: str) -> np.ndarray | None:
+    """Last-100 training means `(seeds, games)` divided by the paper DQN's 1M-frame score per game,
+    or None unless every game has the same number (2 or more) of seeds of `recipe` (the bootstrap
+    stratifies by game)."""
+    per_game = [[r["last_100_training_mean"] for r in rows if r["recipe"] == recipe and r["game"] == g] for g in GAMES]
+    if not all(per_game) or len({len(runs) for runs in per_game}) != 1 or len(per_game[0]) < 2:
+        return None  # one seed per game: no interval to speak of
+    return np.array(per_game).T / np.array([PAPER_DQN[g][0] for g in GAMES])
+
+
+def aggregate(rows: list[dict[str, Any]]) -> str:
+    """IQM over all runs and games of the paper-DQN-normalized score, with its 95% stratified
+    bootstrap interval, per recipe that ran every game with equal seeds (Agarwal et al. 2021)."""
+    lines = ["| recipe | runs x games | IQM, score / paper DQN 1M [95% CI] | P(score > paper DQN 1M) |",
+             "|---|---|---:|---:|"]  # fmt: skip
+    for recipe in RECIPES:
+        scores = normalized(rows, recipe)
+        if scores is not None:
+            above = performance_profile(scores, [1.0])[0]
+            lines.append(f"| {recipe} | {scores.shape[0]} x {scores.shape[1]} | {iqm_with_ci(scores, reps=20_000)} "
+                         f"| {above:.2f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def plot_profile(rows: list[dict[str, Any]], path: Path) -> None:
+    """Performance profiles: the fraction of runs (all games) above each normalized score."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    thresholds = np.linspace(0, 8, 161)
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for recipe, colour in RECIPES.items():
+        scores = normalized(rows, recipe)
+        if scores is not None:
+            ax.plot(thresholds, performance_profile(scores, thresholds), color=colour, label=recipe)
+    ax.set_xlabel("last-100 training mean / paper DQN at 1M frames")
+    ax.set_ylabel("fraction of runs above")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def report(rows: list[dict[str, Any]], results: Path) -> None:
-    table = markdown(rows)
+    table = markdown(rows) + "\n\n" + aggregate(rows)
     results.with_suffix(".md").write_text(table + "\n")
     if rows:
         plot(rows, results.with_name("minatar_curves.png"))
+        plot_profile(rows, results.with_name("minatar_profile.png"))
     print(table)
 
 

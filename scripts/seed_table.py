@@ -24,6 +24,7 @@ from dqn_lightning.callbacks.stopping import StopAtThreshold
 from dqn_lightning.run import train
 from dqn_lightning.run.config import parse_config
 from dqn_lightning.tools.reevaluate import reevaluate
+from dqn_lightning.tools.seed_stats import iqm_with_ci
 
 
 def first_reaching(evaluations: list[dict[str, float]], threshold: float) -> dict[str, float] | None:
@@ -70,6 +71,17 @@ def markdown(rows: list[dict[str, Any]], threshold: float, episodes: int) -> str
     return "\n".join(lines)
 
 
+def aggregate(rows: list[dict[str, Any]]) -> str:
+    """IQM with a 95% stratified bootstrap interval over the seeds (few seeds: the field's standard,
+    not a plain mean), for the final evaluation and the best checkpoint's re-evaluation."""
+    lines = []
+    for key, label in (("final_eval_mean", "final eval"), ("best_reeval_mean", "best checkpoint, fresh episodes")):
+        values = [r[key] for r in rows if r[key] is not None]
+        if values:
+            lines.append(f"{label}: IQM [95% CI] {iqm_with_ci(values)} over {len(values)} seeds")
+    return "\n".join(lines)
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -91,6 +103,7 @@ def main() -> None:
     ]
     table = markdown(rows, args.threshold, args.reeval_episodes)
     print(f"\npreset {args.preset}, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)\n\n{table}")
+    print(f"\n{aggregate(rows)}")
     (args.out / "seed_table.json").write_text(json.dumps({"preset": args.preset, "rows": rows}, indent=2) + "\n")
 
 

@@ -1,0 +1,51 @@
+"""IQM, stratified bootstrap intervals and performance profiles, against numbers worked by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dqn_lightning.tools.seed_stats import iqm, performance_profile, stratified_bootstrap_ci
+from tests.helpers import load_script
+
+
+def test_iqm_is_the_mean_of_the_middle_half() -> None:
+    # 5 runs: int(0.25 * 5) = 1 cut at each end -> mean(166, 180, 500) = 282
+    assert iqm([500, 500, 166, 180, 12]) == pytest.approx((166 + 180 + 500) / 3)
+    # 8 runs: 2 cut at each end -> mean(3, 4, 5, 6) = 4.5, whatever the outliers
+    assert iqm([1, 2, 3, 4, 5, 6, 7, 1e9]) == 4.5
+    assert iqm([[1, 2], [3, 4], [5, 6], [7, -1e9]]) == 3.5  # flattened over tasks: mean(2, 3, 4, 5)
+
+
+def test_the_bootstrap_resamples_runs_within_each_task() -> None:
+    # identical runs within each task: every resample is the same matrix, so the interval is a point
+    scores = np.array([[1.0, 10.0], [1.0, 10.0], [1.0, 10.0], [1.0, 10.0]])
+    low, high = stratified_bootstrap_ci(scores, reps=200)
+    assert low == high == iqm(scores) == 5.5  # 8 values, 2 cut at each end: mean(1, 1, 10, 10)
+    # unstratified resampling could draw eight 1.0s; within tasks each resample keeps four of each
+    spread = np.array([[0.0], [100.0]])
+    low, high = stratified_bootstrap_ci(spread, reps=2000)
+    assert low == 0.0 and high == 100.0  # resamples of 2 runs: (0, 0) and (100, 100) both occur
+
+
+def test_the_interval_holds_the_iqm_and_narrows_with_more_runs() -> None:
+    rng = np.random.default_rng(1)
+    few, many = rng.normal(100, 20, size=(5, 3)), rng.normal(100, 20, size=(200, 3))
+    for scores in (few, many):
+        low, high = stratified_bootstrap_ci(scores, reps=2000)
+        assert low <= iqm(scores) <= high
+    width = [np.subtract(*stratified_bootstrap_ci(s, reps=2000)[::-1]) for s in (few, many)]
+    assert width[1] < width[0] / 2  # about sqrt(40) narrower in theory
+
+
+def test_performance_profile_counts_runs_strictly_above_each_threshold() -> None:
+    profile = performance_profile([500, 500, 166, 180, 12], [0, 166, 475, 500])
+    np.testing.assert_allclose(profile, [1.0, 0.6, 0.4, 0.0])
+
+
+def test_the_seed_table_reports_iqm_intervals_over_its_seeds() -> None:
+    rows = [{"final_eval_mean": v, "best_reeval_mean": 500.0} for v in (500.0, 500.0, 166.4, 180.2, 500.0)]
+    text = load_script("seed_table").aggregate(rows)
+    # IQM of the finals: the middle three of (166.4, 180.2, 500, 500, 500) -> (180.2 + 500 + 500) / 3
+    assert text.splitlines()[0].startswith("final eval: IQM [95% CI] 393.4 [")
+    assert text.splitlines()[1] == "best checkpoint, fresh episodes: IQM [95% CI] 500.0 [500.0, 500.0] over 5 seeds"
