@@ -55,7 +55,8 @@ class EnvLoop(LoopState):
         train_freq: steps of every env per training batch.
         num_envs: envs stepped together in a vector env.
         vector: `sync` (all envs in this process) or `async` (one subprocess per env).
-        eps_start, eps_end: epsilon at env step 0 and at the end of the decay.
+        eps_start: epsilon at env step 0.
+        eps_end: epsilon at the end of the decay, and after it.
         exploration_fraction: decay length as a fraction of `total_timesteps`.
         exploration_steps: decay length in env steps; overrides `exploration_fraction`.
         seed: seeds every episode's env reset and the exploration draws (None: a random seed,

@@ -19,7 +19,8 @@ class NoisyLinear(nn.Module):
     """`nn.Linear` with learned, factorised Gaussian noise on its weights and bias.
 
     Args:
-        in_features, out_features: as in `nn.Linear`.
+        in_features: as in `nn.Linear`.
+        out_features: as in `nn.Linear`.
         sigma0: initial noise scale; each sigma starts at `sigma0 / sqrt(in_features)` (0.5 in the paper).
     """
 

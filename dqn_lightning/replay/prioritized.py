@@ -28,12 +28,13 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     replacement. The stacked minibatches of one `ReplayDataset` item are all drawn before any
     of them is trained on, so their priorities are updated together after the last.
 
+    The other arguments are `ReplayBuffer`'s.
+
     Args:
         alpha: how much prioritization is used (0: uniform).
         beta_start: importance-sampling exponent at the start (1: full correction).
         beta_steps: transitions added until beta reaches 1 (the run's total_timesteps).
         eps: added to |TD error| so no transition gets priority 0.
-        The others as in `ReplayBuffer`.
     """
 
     def __init__(

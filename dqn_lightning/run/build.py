@@ -124,7 +124,8 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
     )
     checkpoint = BestAndLastCheckpoint()
     interrupt = GracefulInterrupt()
-    progress_bar = sys.stdout.isatty()  # in a file a bar's redraws pile up: plain lines there
+    # in a file a bar's redraws pile up into one endless line: plain lines there
+    progress_bar = config.progress == "bar" or (config.progress == "auto" and sys.stdout.isatty())
     trainer = pl.Trainer(
         accelerator=place.accelerator,
         devices=place.devices,

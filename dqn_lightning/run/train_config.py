@@ -157,6 +157,9 @@ class TrainConfig:
     """Continue a run from this checkpoint, or 'last' for the newest one under --logdir."""
     quiet: bool = False
     """No progress bar and no evaluation lines; the settings line and the summary still print."""
+    progress: Literal["auto", "bar", "lines"] = "auto"
+    """Progress as a bar (redrawn in place) or plain lines (one per twentieth of the budget); auto: a bar
+    in a terminal, lines when output goes to a file or a pipe."""
     verbose: bool = False
     """Also Lightning's own messages: the device report, its tips, the model summary."""
     eval_video: bool = False

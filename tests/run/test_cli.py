@@ -8,6 +8,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -132,9 +133,13 @@ def test_run_config_records_the_preset(tmp_path: Path) -> None:
 # ---- the README's commands --------------------------------------------------------------------
 
 
+DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def readme_commands() -> list[list[str]]:
-    """Every `python scripts/...` command in the README's code blocks and inline code, as argv lists."""
-    text = (ROOT / "README.md").read_text()
+    """Every `python scripts/...` command in the code blocks and inline code of the README and the
+    docs pages, as argv lists."""
+    text = "\n".join(page.read_text() for page in DOC_PAGES)
     found = re.findall(r"```[a-z]*\n(.*?)```", text, re.S) + re.findall(r"`(python scripts/[^`]+)`", text)
     commands = []
     for chunk in found:
@@ -146,8 +151,8 @@ def readme_commands() -> list[list[str]]:
 
 
 def readme_user_network() -> str:
-    """The README's example Q-network module (my_nets.py), as a user would save it."""
-    text = (ROOT / "README.md").read_text()
+    """The docs' example Q-network module (my_nets.py), as a user would save it."""
+    text = (ROOT / "docs" / "own-code.md").read_text()
     match = re.search(r"```python\n(from torch import nn\n+class LayerNormQ.*?)\n+model = ", text, re.S)
     assert match, "README: the LayerNormQ example of 'Your own Q-network'"
     return match.group(1)
@@ -191,12 +196,27 @@ def test_readme_one_call_example_trains_through_the_builder(tmp_path: Path, monk
 
 
 def readme_parts_example(marker: str) -> str:
-    """The python block of 'Using the parts in your own Lightning code' that contains `marker`."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Using the parts") :]
+    """The python block of docs/own-code.md ('Using the parts in your own Lightning code') with `marker`."""
+    section = (ROOT / "docs" / "own-code.md").read_text()
     blocks = [block for block in re.findall(r"```python\n(.*?)```", section, re.S) if marker in block]
-    assert blocks, f"README: no example with {marker!r} under 'Using the parts in your own Lightning code'"
+    assert blocks, f"docs/own-code.md: no example with {marker!r}"
     return blocks[0]
+
+
+def test_readme_tour_example_trains_the_parts_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (ROOT / "README.md").read_text()
+    (code,) = [block for block in re.findall(r"```python\n(.*?)```", text, re.S) if "EnvLoop(" in block]
+    small = code.replace("total_timesteps=50_000", "total_timesteps=1_500").replace(
+        "val_check_interval=5_000", "val_check_interval=500"
+    )
+    assert small.count("1_500") == 1 and small.count("val_check_interval=500") == 1, (
+        "the example moved: update this test"
+    )
+    monkeypatch.chdir(tmp_path)
+    names: dict[str, Any] = {}
+    exec(compile(small, "README example", "exec"), names)
+    assert names["env_loop"].env_steps == 1_500 and names["model"].gradient_step > 0
+    assert any((tmp_path / "lightning_logs").glob("*/checkpoints/best-envstep*.ckpt"))
 
 
 def test_readme_has_commands_to_check() -> None:
@@ -285,7 +305,8 @@ def test_a_resumed_run_counts_env_steps_against_its_budget(tmp_path: Path) -> No
     flags = ["--eval-interval", "500", "--eval-episodes", "2", "--logdir", "logs", "--learning-starts", "200"]
     first = run_train(*flags, "--total-timesteps", "1000", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
-    resumed = run_train("--resume", "last", "--logdir", "logs", "--total-timesteps", "1500", cwd=tmp_path)
+    resumed = run_train("--resume", "last", "--logdir", "logs", "--total-timesteps", "1500", "--progress", "bar",
+                        cwd=tmp_path)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     output = (resumed.stdout + resumed.stderr).replace("\r", "\n")
     assert re.search(r"^train: 100%.*1500/1500 .* env steps/s", output, re.M), output[-1500:]

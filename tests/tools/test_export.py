@@ -97,10 +97,10 @@ def test_not_our_checkpoint_exits_2_and_writes_nothing(tmp_path: Path, capsys: p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.ckpt"]
 
 
-def test_readme_loop_runs_the_onnx_policy_without_this_package(cartpole_checkpoint: Path, tmp_path: Path) -> None:
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"```python\n(# a plain loop.*?)```", readme, re.S)
-    assert block, "README: the plain-loop example of an exported policy"
+def test_docs_plain_loop_runs_the_onnx_policy_without_this_package(cartpole_checkpoint: Path, tmp_path: Path) -> None:
+    page = (ROOT / "docs" / "tools.md").read_text()
+    block = re.search(r"```python\n(# a plain loop.*?)```", page, re.S)
+    assert block, "docs/tools.md: the plain-loop example of an exported policy"
     assert export.main(["--checkpoint", str(cartpole_checkpoint), "--output", str(tmp_path / "cartpole.onnx")]) == 0
     code = block.group(1) + "\nimport sys\nassert 'dqn_lightning' not in sys.modules and 'torch' not in sys.modules\n"
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
