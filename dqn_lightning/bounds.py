@@ -64,6 +64,7 @@ BOUNDS: dict[str, Bound] = {
     "max_episodes": AT_LEAST_1,
     "seed": Bound(0, 2**32 - 1),  # numpy's and Lightning's seed range
     "lr": POSITIVE,
+    "lr_end": NON_NEGATIVE,
     "gamma": UNIT,
     "batch_size": AT_LEAST_1,
     "buffer_size": AT_LEAST_1,
@@ -85,6 +86,7 @@ BOUNDS: dict[str, Bound] = {
     "atoms": Bound(2),
     "v_min": Bound(),
     "v_max": Bound(),
+    "stop_at_return": Bound(),  # any return an env can score
     "quantiles": AT_LEAST_1,
     "per_alpha": NON_NEGATIVE,
     "per_beta_start": UNIT,

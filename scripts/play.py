@@ -41,14 +41,16 @@ def play(
     if video:
         env = RecordVideo(env, video, episode_trigger=lambda _: True, name_prefix="game", disable_logger=True)
     rng = np.random.default_rng(seed)
+    masked = bool(model.hparams.get("action_masks", False))  # trained with masks: play by them too
     scores = []
     try:
         for game in range(1, episodes + 1):
-            obs, _ = env.reset(seed=seed + game)
+            obs, info = env.reset(seed=seed + game)
             score, ended = 0.0, False
             while not ended:
-                action = int(model.act(obs[None], epsilon, rng)[0])
-                obs, reward, terminated, truncated, _ = env.step(action)
+                mask = {"mask": np.asarray(info["action_mask"], dtype=bool)[None]} if masked else {}
+                action = int(model.act(obs[None], epsilon, rng, **mask)[0])
+                obs, reward, terminated, truncated, info = env.step(action)
                 score += float(reward)
                 ended = terminated or truncated
             print(f"Game {game} Score: {score}", flush=True)

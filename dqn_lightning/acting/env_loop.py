@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 from typing_extensions import override
 
+from dqn_lightning.acting.action_masks import ActionMasks, random_legal
 from dqn_lightning.acting.clocks import TrainClock, linear_schedule
 from dqn_lightning.acting.envs import EnvFactory, make_vector_env
 from dqn_lightning.acting.episodes import Episodes
@@ -65,6 +66,8 @@ class EnvLoop(LoopState):
         save_buffer: write the replay buffer beside each checkpoint (`auto`: when it holds at most
             `buffer_limit_bytes`), so that a resumed run continues exactly.
         buffer_limit_bytes: size limit for `save_buffer="auto"`.
+        action_masks: act only among the legal actions the env reports in `info["action_mask"]`,
+            and store each next state's mask for the bootstrap (the buffer needs `action_masks`).
 
     Example:
         >>> buffer = ReplayBuffer(10_000, obs_shape=(4,))
@@ -91,6 +94,7 @@ class EnvLoop(LoopState):
         log_interval: int = 1_000,
         save_buffer: Literal["auto", "always", "never"] = "auto",
         buffer_limit_bytes: int = DEFAULT_LIMIT_BYTES,
+        action_masks: bool = False,
     ) -> None:
         if total_timesteps is None and max_episodes is None:
             raise ConfigError("give a budget: total_timesteps or max_episodes")
@@ -135,6 +139,7 @@ class EnvLoop(LoopState):
         self._rank_states: list[dict[str, Any]] | None = None  # DDP: every rank's state from a checkpoint
         self._fault: TrainingFault | None = None  # DDP: this rank's env fault, raised everywhere at batch end
         self._learner: Learner | None = None  # the module, set in setup
+        self.masks = ActionMasks(action_masks, env if isinstance(env, str) else "the env")
 
     @property
     def train_seconds(self) -> float:
@@ -195,14 +200,21 @@ class EnvLoop(LoopState):
         if self._rank_states is not None:  # a DDP checkpoint: continue this rank's own envs and buffer
             self._load_rank_state(self._rank_states[self.rank] if self.rank < len(self._rank_states) else None)
         seeds = [self._episode_seed(i) for i in range(self.num_envs)]
-        self._obs, _ = self._env_call(trainer, "reset", self.env.reset, seed=seeds)
+        self._obs, infos = self._env_call(trainer, "reset", self.env.reset, seed=seeds)
+        self.masks.update(infos)
         if self._restored:
             self._load_buffer(trainer)
             self._obs = np.stack(self._env_call(trainer, "reset", self.env.call, "replay_episode", seeds,
                                                 self.tracker.actions))  # fmt: skip
+            if self.masks.current is not None:  # the replayed episodes' current masks
+                self.masks.current = np.stack(self.env.call("action_mask")).astype(bool)
         n_actions = self.env.single_action_space.n
         try:
             while self.env_steps < self.learning_starts:
+                legal = self.masks.for_acting()
+                if legal is not None:
+                    self._step(trainer, random_legal(self.rng.random(self.num_envs), legal))
+                    continue
                 self._step(trainer, self.rng.integers(n_actions, size=self.num_envs))
         except TrainingFault as fault:
             self._fault = fault
@@ -217,7 +229,12 @@ class EnvLoop(LoopState):
             for _ in range(self.train_freq):
                 if self.done or self._fault is not None:
                     break
-                self._step(trainer, self._learner.act(self._obs, self.epsilon, self.rng))
+                mask = self.masks.for_acting()
+                if mask is None:
+                    actions = self._learner.act(self._obs, self.epsilon, self.rng)
+                else:
+                    actions = self._learner.act(self._obs, self.epsilon, self.rng, mask=mask)
+                self._step(trainer, actions)
         except TrainingFault as fault:
             if self.world_size == 1:
                 raise
@@ -292,10 +309,13 @@ class EnvLoop(LoopState):
 
     def _step(self, trainer: pl.Trainer, actions: np.ndarray) -> None:
         """One step of every env; stores the transitions, then resets the envs that finished."""
-        next_obs, reward, terminated, truncated, _ = self._env_call(trainer, "step", self.env.step, actions)
+        next_obs, reward, terminated, truncated, infos = self._env_call(trainer, "step", self.env.step, actions)
+        self.masks.count(actions)
+        self.masks.update(infos)  # next_obs's legal actions (a finished episode's last state's, before reset)
+        next_mask = self.masks.current.copy() if self.masks.enabled else None  # type: ignore[union-attr]
         # the one place truncation matters: it ends the episode (and an n-step sum), but only
         # `terminated` cuts the bootstrap, so a time-limit cut still bootstraps from next_obs
-        self.buffer.add(self._obs, actions, reward, next_obs, terminated, truncated)
+        self.buffer.add(self._obs, actions, reward, next_obs, terminated, truncated, next_mask=next_mask)
         self.env_steps += self.num_envs * self.world_size
         self.tracker.step(actions, reward)
         ended = terminated | truncated
@@ -303,7 +323,10 @@ class EnvLoop(LoopState):
             for i in np.flatnonzero(ended).tolist():
                 self._end_episode(trainer, i)
             seeds = [self._episode_seed(i) if ended[i] else None for i in range(self.num_envs)]
-            next_obs, _ = self._env_call(trainer, "reset", self.env.reset, seed=seeds, options={"reset_mask": ended})
+            next_obs, infos = self._env_call(
+                trainer, "reset", self.env.reset, seed=seeds, options={"reset_mask": ended}
+            )
+            self.masks.update(infos)
         self._obs = next_obs
 
     def _end_episode(self, trainer: pl.Trainer, i: int) -> None:

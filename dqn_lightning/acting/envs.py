@@ -57,8 +57,30 @@ def make_env(env_id: str, render_mode: str | None = None, *, training: bool = Fa
         reason = " ".join(str(err).split())[:200]
         hint = "install the missing package" if isinstance(err, ImportError) else "check its constructor and arguments"
         raise ConfigError(f"env {env_id!r} could not be built ({type(err).__name__}: {reason}); {hint}") from None
+    env = one_hot_if_discrete(env)
     check_spaces(env.observation_space, env.action_space, env_id)
     return env
+
+
+class OneHotObservation(gym.ObservationWrapper):
+    """A `Discrete(n)` observation as a one-hot `(n,)` float32 vector (FrozenLake, Taxi, CliffWalking),
+    as SB3 encodes them: a network needs a vector, and the state index itself has no order."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        assert isinstance(env.observation_space, gym.spaces.Discrete)
+        self.n, self.start = int(env.observation_space.n), int(env.observation_space.start)
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (self.n,), np.float32)
+
+    def observation(self, observation: Any) -> np.ndarray:
+        one_hot = np.zeros(self.n, dtype=np.float32)
+        one_hot[int(observation) - self.start] = 1.0
+        return one_hot
+
+
+def one_hot_if_discrete(env: gym.Env) -> gym.Env:
+    """`env`, one-hot encoded if its observations are `Discrete` (see `OneHotObservation`)."""
+    return OneHotObservation(env) if isinstance(env.observation_space, gym.spaces.Discrete) else env
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_id: str = "the env") -> EnvSpaces:
@@ -96,11 +118,26 @@ class ReplayableEpisode(gym.Wrapper):
     def __init__(self, env: gym.Env, index: int) -> None:
         super().__init__(env)
         self.index = index
+        self._mask: np.ndarray | None = None  # the last info's action mask (see action_mask)
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._mask = info.get("action_mask")
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._mask = info.get("action_mask")
+        return obs, reward, terminated, truncated, info
+
+    def action_mask(self) -> np.ndarray | None:
+        """The legal actions of the current state, as the env last reported them (None: it does not)."""
+        return self._mask
 
     def replay_episode(self, seeds: list[int], actions: list[list[int]]) -> np.ndarray:
-        obs, _ = self.env.reset(seed=seeds[self.index])
+        obs, _ = self.reset(seed=seeds[self.index])
         for action in actions[self.index]:
-            obs, *_ = self.env.step(action)
+            obs, *_ = self.step(action)
         return obs
 
 
@@ -129,7 +166,9 @@ def make_vector_env(
 
 def _replayable(env: str | EnvFactory, index: int, training: bool) -> gym.Env:
     # module-level (not a lambda) so that async workers can unpickle it
-    return ReplayableEpisode(make_env(env, training=training) if isinstance(env, str) else env(), index)
+    return ReplayableEpisode(
+        make_env(env, training=training) if isinstance(env, str) else one_hot_if_discrete(env()), index
+    )
 
 
 def _name(env: str | EnvFactory) -> str:

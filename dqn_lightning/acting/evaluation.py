@@ -7,33 +7,43 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from gymnasium.vector import VectorEnv
 
-Policy = Callable[[np.ndarray], np.ndarray]  # (n, *obs_shape) -> (n,) int actions
+from dqn_lightning.acting.action_masks import infos_mask
+from dqn_lightning.errors import ConfigError
+
+Policy = Callable[..., np.ndarray]  # (n, *obs_shape) [, mask=(n, n_actions) bool] -> (n,) int actions
 
 
-def evaluate(policy: Policy, env: VectorEnv, seeds: Sequence[int]) -> np.ndarray:
+def evaluate(policy: Policy, env: VectorEnv, seeds: Sequence[int], masked: bool = False) -> np.ndarray:
     """Plays one episode per seed, `env.num_envs` at a time; returns `(len(seeds),)` float64 returns.
 
     Each episode starts from `reset(seed=...)`, so a set of seeds is a fixed, repeatable test.
     Sub-envs keep stepping after their episode ends (vector envs step together), but only the
     first episode of each counts. Works with self-resetting vector envs and with those from
-    `make_vector_env`, which leave resets to the caller.
+    `make_vector_env`, which leave resets to the caller. `masked`: the policy gets each state's
+    legal actions as `mask=` (from `info["action_mask"]`, see `action_masks`).
     """
     returns = np.zeros(len(seeds))
     for start in range(0, len(seeds), env.num_envs):
         chunk = list(seeds[start : start + env.num_envs])
         chunk += [chunk[-1]] * (env.num_envs - len(chunk))  # pad a short last round; extra results dropped
-        obs, _ = env.reset(seed=chunk)  # type: ignore[arg-type]  # vector envs take a seed per sub-env
+        obs, infos = env.reset(seed=chunk)  # type: ignore[arg-type]  # vector envs take a seed per sub-env
+        mask = infos_mask(infos, None) if masked else None
+        if masked and mask is None:
+            raise ConfigError("the policy acts with action masks, but the env gives no info['action_mask']")
         total = np.zeros(env.num_envs)
         running = np.ones(env.num_envs, dtype=bool)
         while running.any():
-            obs, reward, terminated, truncated, _ = env.step(policy(obs))
+            actions = policy(obs, mask=mask) if mask is not None else policy(obs)
+            obs, reward, terminated, truncated, infos = env.step(actions)
+            mask = infos_mask(infos, mask) if mask is not None else None
             total += np.where(running, reward, 0.0)
             ended = terminated | truncated
             running &= ~ended
             if ended.any() and running.any():
                 # envs built by make_vector_env do not reset themselves; restart the finished
                 # ones so the others can go on stepping (their new episodes are not counted)
-                obs, _ = env.reset(options={"reset_mask": ended})
+                obs, infos = env.reset(options={"reset_mask": ended})
+                mask = infos_mask(infos, mask) if mask is not None else None
         returns[start : start + env.num_envs] = total[: len(seeds) - start]
     return returns
 

@@ -34,8 +34,15 @@ class Learner(Protocol):
 
     n_actions: int
 
-    def act(self, obs: np.ndarray, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Epsilon-greedy actions `(n,)` int64 for observations `(n, *obs_shape)`."""
+    def act(
+        self,
+        obs: np.ndarray,
+        epsilon: float = 0.0,
+        rng: np.random.Generator | None = None,
+        mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Epsilon-greedy actions `(n,)` int64 for observations `(n, *obs_shape)`; with `mask` `(n,
+        n_actions)` bool (action masks), only legal ones. The loop passes `mask` only when masks are on."""
         ...
 
     def close_envs(self) -> None:

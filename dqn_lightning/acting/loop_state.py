@@ -17,6 +17,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from typing_extensions import override
 
+from dqn_lightning.acting.action_masks import ActionMasks
 from dqn_lightning.acting.clocks import TrainClock
 from dqn_lightning.acting.episodes import Episodes
 from dqn_lightning.acting.rollout_log import RolloutLog
@@ -46,6 +47,7 @@ class LoopState(Callback):
     _restored: bool
     _buffer_file: str | None  # replay file of the checkpoint we resumed from
     _rank_states: list[dict[str, Any]] | None  # DDP: every rank's state from a checkpoint
+    masks: ActionMasks
 
     def _attach_buffer(self, trainer: pl.Trainer) -> None:
         """Without a buffer of its own, the loop fills the Trainer's `ReplayDataModule`'s."""
@@ -94,6 +96,7 @@ class LoopState(Callback):
             "next_log": self.rollout_log.next_at,
             "buffer": self.buffer.state_dict(),
             "buffer_file": self.replay_files.file_name(self.env_steps, self.rank),
+            **self.masks.state_dict(),
         }
 
     @override
@@ -109,6 +112,7 @@ class LoopState(Callback):
             return
         self.tracker.load_state_dict(state_dict)  # first: it refuses a checkpoint of another num_envs
         self.env_steps = state_dict["env_steps"]
+        self.masks.load_state_dict(state_dict)
         self.clock.seconds = state_dict.get("train_seconds", 0.0)
         self.rng.bit_generator.state = state_dict["rng"]
         self.seed = state_dict.get("seed", self.seed)

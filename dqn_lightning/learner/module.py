@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from dqn_lightning.acting.env_loop import find_env_loop
 from dqn_lightning.acting.envs import env_spaces
 from dqn_lightning.acting.interface import NonFiniteLoss, StepOutput
+from dqn_lightning.bounds import check_bounds
 from dqn_lightning.learner.networks import NetworkName
 from dqn_lightning.learner.noisy import resample_noise
 from dqn_lightning.learner.optimizers import build_optimizer, check_optimizer
@@ -43,6 +44,11 @@ class DQN(QPolicy):
         n_actions: number of discrete actions.
         hidden_sizes: hidden layer widths of the MLP (for images: of the layers after the convolutions).
         lr: learning rate.
+        action_masks: act, evaluate and bootstrap among the legal actions only: `act(..., mask=)`,
+            evaluation from `info["action_mask"]`, and the batches' `next_mask` (see `action_masks`).
+        lr_end: decay the learning rate linearly from `lr` to this over the env loop's
+            `total_timesteps` (None: constant). Late updates then move the network less, so
+            the agent at the end of the budget is not one caught mid-swing.
         gamma: discount factor in [0, 1].
         target_update_interval: gradient steps between hard copies of the online network into
             the target network; 0 keeps no target network and bootstraps from the online
@@ -100,8 +106,11 @@ class DQN(QPolicy):
         q_network: nn.Module | str | Mapping[str, Any] | None = None,
         value_head: str | Mapping[str, Any] | None = None,
         noisy: bool = False,
+        lr_end: float | None = None,
+        action_masks: bool = False,
     ) -> None:
         super().__init__(eval_episodes)
+        check_bounds(lr_end=lr_end)
         check_td_settings(lr, gamma, target_update_interval, eval_episodes, loss, tau, max_grad_norm, double)
         check_optimizer(optimizer, optimizer_options or {})
         obs_shape, hidden_sizes = tuple(int(d) for d in obs_shape), tuple(int(h) for h in hidden_sizes)
@@ -185,6 +194,8 @@ class DQN(QPolicy):
         """
         optimizer = self.optimizers()
         assert isinstance(optimizer, LightningOptimizer)  # one optimizer: configure_optimizers
+        if self.hparams.get("lr_end") is not None:
+            self._follow_lr_schedule(optimizer.optimizer)
         n_minibatches = batch.action.shape[0]
         lean = self._lean_updates
         losses, q_means, td_errors = [], [], []
@@ -194,8 +205,9 @@ class DQN(QPolicy):
             # all minibatches before it come from one batched forward pass
             end = min(n_minibatches, start + self._updates_before_target_changes())
             steps = batch.steps[start:end] if batch.steps is not None else None
+            next_mask = batch.next_mask[start:end] if batch.next_mask is not None else None
             targets = self.td_targets(
-                batch.reward[start:end], batch.terminated[start:end], batch.next_obs[start:end], steps
+                batch.reward[start:end], batch.terminated[start:end], batch.next_obs[start:end], steps, next_mask
             )
             for k in range(start, end):
                 weight = batch.weight[k] if batch.weight is not None else None
@@ -235,12 +247,20 @@ class DQN(QPolicy):
         return output
 
     @torch.no_grad()
-    def td_targets(self, reward: Tensor, terminated: Tensor, next_obs: Tensor, steps: Tensor | None = None) -> Tensor:
+    def td_targets(
+        self,
+        reward: Tensor,
+        terminated: Tensor,
+        next_obs: Tensor,
+        steps: Tensor | None = None,
+        next_mask: Tensor | None = None,
+    ) -> Tensor:
         """Bellman targets for stacked minibatches: `(k, batch)` (distributional: `(k, batch, atoms)`)
         from `(k, batch)` rewards and flags and `(k, batch, *obs_shape)` next observations.
 
         `steps` `(k, batch)`: rewards summed per row (n-step returns), which bootstrap with
-        `gamma ** steps`; None for 1-step rows.
+        `gamma ** steps`; None for 1-step rows. `next_mask` `(k, batch, n_actions)` bool: the next
+        states' legal actions (action masks), which alone the bootstrap may pick; None: all.
         """
         bootstrap = self.target_network if self.target_network is not None else self.q_network
         if self.noisy and bootstrap is self.target_network:
@@ -248,13 +268,17 @@ class DQN(QPolicy):
         flat_next = next_obs.flatten(0, 1)
         gamma: float | torch.Tensor = self.gamma if steps is None else self.gamma ** steps.flatten()
         online = self.q_network(flat_next) if self.double_q else None
-        target = self.value_head.target(reward.flatten(), terminated.flatten(), gamma, bootstrap(flat_next), online)
+        mask = next_mask.flatten(0, 1) if next_mask is not None else None
+        target = self.value_head.target(
+            reward.flatten(), terminated.flatten(), gamma, bootstrap(flat_next), online, mask
+        )
         return target.view(*reward.shape, *target.shape[1:])
 
     def td_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """The value head's loss (DQN: MSE or Huber TD loss) on one minibatch, and Q(s, a) `(batch,)`."""
         steps = batch.steps[None] if batch.steps is not None else None
-        target = self.td_targets(batch.reward[None], batch.terminated[None], batch.next_obs[None], steps)[0]
+        mask = batch.next_mask[None] if batch.next_mask is not None else None
+        target = self.td_targets(batch.reward[None], batch.terminated[None], batch.next_obs[None], steps, mask)[0]
         return self._loss(batch.obs, batch.action, target, batch.weight)[:2]
 
     def _loss(
@@ -262,6 +286,17 @@ class DQN(QPolicy):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(loss, Q(s, a), the per-sample priority signal), from the value head."""
         return self.value_head.loss(self.q_network(obs), action, target, weight)
+
+    def _follow_lr_schedule(self, optimizer: torch.optim.Optimizer) -> None:
+        """Sets the learning rate for this batch from the env steps done: a Python float (no device
+        work), and a function of the env-step count alone, so a resumed run continues it exactly."""
+        loop = find_env_loop(self.trainer)
+        if loop is None or not loop.total_timesteps:
+            return
+        done = min(loop.env_steps / loop.total_timesteps, 1.0)
+        lr = self.hparams["lr"] + (self.hparams["lr_end"] - self.hparams["lr"]) * done
+        for group in optimizer.param_groups:
+            group["lr"] = lr
 
     def _first_non_finite(self, losses: torch.Tensor) -> NonFiniteLoss | None:
         """The batch's first NaN or infinite loss, if any (one host sync per batch).

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from typing_extensions import Self
 
+from dqn_lightning.acting.action_masks import random_legal
 from dqn_lightning.learner.checkpoint_file import check_env_matches, read_checkpoint
 from dqn_lightning.learner.networks import QNetwork
 from dqn_lightning.learner.noisy import resample_noise
@@ -61,25 +62,49 @@ class QPolicy(GreedyValidation):
     # ---- acting -------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> np.ndarray:
+    def act(
+        self,
+        obs: np.ndarray,
+        epsilon: float = 0.0,
+        rng: np.random.Generator | None = None,
+        mask: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Epsilon-greedy actions `(n,)` int64 for observations `(n, *obs_shape)`.
 
         Runs the online network on the module's device, and not at all when every action is
         random. `rng` draws the exploration; when not given, a generator of the module's own,
-        seeded from torch's seed (so `seed_everything` makes it reproducible).
+        seeded from torch's seed (so `seed_everything` makes it reproducible). `mask` `(n,
+        n_actions)` bool: the legal actions (action masks); exploration draws among them and the
+        greedy action is the best of them (a row with none legal counts all as legal).
         """
         n = obs.shape[0]
+        legal = _legal(mask)
         if epsilon > 0.0:
             # one uniform draw u per row: explore when u < epsilon, and then u / epsilon is
-            # itself uniform on [0, 1), which picks the random action
+            # itself uniform on [0, 1), which picks the random action (the k-th legal one)
             u = np.asarray((rng if rng is not None else self._generators.numpy).random(n))
             explore = u < epsilon
-            random_actions = (u / epsilon * self.n_actions).astype(np.int64)
+            if legal is None:
+                random_actions = (u / epsilon * self.n_actions).astype(np.int64)
+            else:
+                random_actions = random_legal(u / epsilon, legal)
             if explore.all():
                 return random_actions
         if self.noisy and self.training:  # fresh noise for each acting step (mean weights in eval mode)
             resample_noise(self.q_network, self._generators.noise)
-        greedy = self.q_network.greedy_numpy(obs) if isinstance(self.q_network, QNetwork) else None
-        if greedy is None:
-            greedy = self(torch.as_tensor(obs, device=self.device)).argmax(dim=1).cpu().numpy()
+        if legal is None:
+            greedy = self.q_network.greedy_numpy(obs) if isinstance(self.q_network, QNetwork) else None
+            if greedy is None:
+                greedy = self(torch.as_tensor(obs, device=self.device)).argmax(dim=1).cpu().numpy()
+        else:
+            q = self(torch.as_tensor(obs, device=self.device))
+            greedy = q.masked_fill(~torch.as_tensor(legal, device=q.device), float("-inf")).argmax(dim=1).cpu().numpy()
         return np.where(explore, random_actions, greedy) if epsilon > 0.0 else greedy
+
+
+def _legal(mask: np.ndarray | None) -> np.ndarray | None:
+    """`mask` as bool, with rows that allow nothing opened to every action (None stays None)."""
+    if mask is None:
+        return None
+    legal = np.asarray(mask, dtype=bool)
+    return legal | ~legal.any(axis=1, keepdims=True)

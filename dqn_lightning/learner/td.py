@@ -9,26 +9,47 @@ from dqn_lightning.bounds import check_bounds
 from dqn_lightning.errors import ConfigError
 
 
-def td_target(reward: Tensor, terminated: Tensor, next_q: Tensor, gamma: float | Tensor) -> Tensor:
+def legal_q(q: Tensor, mask: Tensor | None) -> Tensor:
+    """`q` `(batch, n_actions)` with illegal actions (mask False) at -inf, so max and argmax skip them.
+
+    A row without any legal action (a terminal state may say so) keeps all its values: its
+    bootstrap is cut by `terminated` anyway, and -inf there would turn the target into NaN.
+    """
+    if mask is None:
+        return q
+    legal = mask | ~mask.any(dim=1, keepdim=True)
+    return q.masked_fill(~legal, float("-inf"))
+
+
+def td_target(
+    reward: Tensor, terminated: Tensor, next_q: Tensor, gamma: float | Tensor, next_mask: Tensor | None = None
+) -> Tensor:
     """Bellman target `r + gamma * (1 - terminated) * max_a next_q[a]`, shape `(batch,)`.
 
     `next_q` is `(batch, n_actions)` from the target network (or the online network when no
     target network is kept). Only `terminated` cuts the bootstrap: a transition cut by a time
     limit (truncated) still bootstraps, because the state it reached is not terminal.
     For n-step returns, `reward` is the discounted k-step sum and `gamma` the tensor
-    `gamma ** k` `(batch,)`.
+    `gamma ** k` `(batch,)`. `next_mask` `(batch, n_actions)` bool: the next state's legal
+    actions (action masks); the max runs over those alone.
     """
-    return reward + gamma * (1.0 - terminated) * next_q.max(dim=1).values
+    return reward + gamma * (1.0 - terminated) * legal_q(next_q, next_mask).max(dim=1).values
 
 
 def double_td_target(
-    reward: Tensor, terminated: Tensor, next_q_target: Tensor, next_q_online: Tensor, gamma: float | Tensor
+    reward: Tensor,
+    terminated: Tensor,
+    next_q_target: Tensor,
+    next_q_online: Tensor,
+    gamma: float | Tensor,
+    next_mask: Tensor | None = None,
 ) -> Tensor:
     """Double DQN target: the online network picks the next action, the target network values it.
 
-    `r + gamma * (1 - terminated) * next_q_target[argmax_a next_q_online[a]]`, shape `(batch,)`.
+    `r + gamma * (1 - terminated) * next_q_target[argmax_a next_q_online[a]]`, shape `(batch,)`;
+    with `next_mask`, the online network picks among the legal actions.
     """
-    picked = next_q_online.argmax(dim=1, keepdim=True)
+    picked = legal_q(next_q_online, next_mask).argmax(dim=1, keepdim=True)
     return reward + gamma * (1.0 - terminated) * next_q_target.gather(1, picked).squeeze(1)
 
 

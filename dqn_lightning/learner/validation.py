@@ -59,7 +59,7 @@ class GreedyValidation(pl.LightningModule):
         mean, std = 0.0, 0.0
         if self._eval_env is not None:
             seeds = episode_seeds(self.hparams["eval_seed"], self.global_step, self.eval_episodes)
-            returns = evaluate(self.act, self._eval_env, seeds)
+            returns = evaluate(self.act, self._eval_env, seeds, masked=self.hparams.get("action_masks", False))
             mean, std = float(returns.mean()), float(returns.std())
         if self.trainer.world_size > 1:
             # rank 0 evaluated; every rank logs its result, so that checkpointing (which all ranks

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from dqn_lightning.bounds import check_bounds
 from dqn_lightning.errors import ConfigError
-from dqn_lightning.learner.td import TD_LOSSES, double_td_target, q_of_actions, td_target
+from dqn_lightning.learner.td import TD_LOSSES, double_td_target, legal_q, q_of_actions, td_target
 
 HEADS = ("expected", "c51", "qr")
 
@@ -58,18 +58,25 @@ class ValueHead(nn.Module):
         raise NotImplementedError
 
     def target(
-        self, reward: Tensor, terminated: Tensor, gamma: float | Tensor, next_out: Tensor, next_online: Tensor | None
+        self,
+        reward: Tensor,
+        terminated: Tensor,
+        gamma: float | Tensor,
+        next_out: Tensor,
+        next_online: Tensor | None,
+        next_mask: Tensor | None = None,
     ) -> Tensor:
-        """The bootstrap target per row from the next state's outputs (`next_online`: Double DQN's chooser)."""
+        """The bootstrap target per row from the next state's outputs (`next_online`: Double DQN's
+        chooser; `next_mask` `(batch, n_actions)` bool: the next state's legal actions, or None)."""
         raise NotImplementedError
 
     def loss(self, out: Tensor, action: Tensor, target: Tensor, weight: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         """(the loss to minimise, Q(s, a) `(batch,)` for logging, the per-sample priority signal `(batch,)`)."""
         raise NotImplementedError
 
-    def _next_action(self, next_out: Tensor, next_online: Tensor | None) -> Tensor:
+    def _next_action(self, next_out: Tensor, next_online: Tensor | None, next_mask: Tensor | None) -> Tensor:
         chooser = next_out if next_online is None else next_online
-        return self.q_values(chooser).argmax(dim=1)
+        return legal_q(self.q_values(chooser), next_mask).argmax(dim=1)
 
 
 class ExpectedValue(ValueHead):
@@ -83,11 +90,17 @@ class ExpectedValue(ValueHead):
         return out
 
     def target(
-        self, reward: Tensor, terminated: Tensor, gamma: float | Tensor, next_out: Tensor, next_online: Tensor | None
+        self,
+        reward: Tensor,
+        terminated: Tensor,
+        gamma: float | Tensor,
+        next_out: Tensor,
+        next_online: Tensor | None,
+        next_mask: Tensor | None = None,
     ) -> Tensor:
         if next_online is None:
-            return td_target(reward, terminated, next_out, gamma)
-        return double_td_target(reward, terminated, next_out, next_online, gamma)
+            return td_target(reward, terminated, next_out, gamma, next_mask)
+        return double_td_target(reward, terminated, next_out, next_online, gamma, next_mask)
 
     def loss(self, out: Tensor, action: Tensor, target: Tensor, weight: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         q_taken = q_of_actions(out, action)
@@ -117,9 +130,15 @@ class Categorical(ValueHead):
         return (F.softmax(out, dim=-1) * self.support).sum(dim=-1)
 
     def target(
-        self, reward: Tensor, terminated: Tensor, gamma: float | Tensor, next_out: Tensor, next_online: Tensor | None
+        self,
+        reward: Tensor,
+        terminated: Tensor,
+        gamma: float | Tensor,
+        next_out: Tensor,
+        next_online: Tensor | None,
+        next_mask: Tensor | None = None,
     ) -> Tensor:
-        picked = self._next_action(next_out, next_online)
+        picked = self._next_action(next_out, next_online, next_mask)
         next_probs = F.softmax(next_out[torch.arange(len(picked), device=picked.device), picked], dim=-1)
         return categorical_projection(next_probs, reward, terminated, gamma, self.support, self.bounds)
 
@@ -148,9 +167,15 @@ class Quantile(ValueHead):
         return out.mean(dim=-1)
 
     def target(
-        self, reward: Tensor, terminated: Tensor, gamma: float | Tensor, next_out: Tensor, next_online: Tensor | None
+        self,
+        reward: Tensor,
+        terminated: Tensor,
+        gamma: float | Tensor,
+        next_out: Tensor,
+        next_online: Tensor | None,
+        next_mask: Tensor | None = None,
     ) -> Tensor:
-        picked = self._next_action(next_out, next_online)
+        picked = self._next_action(next_out, next_online, next_mask)
         next_quantiles = next_out[torch.arange(len(picked), device=picked.device), picked]
         return _rows(reward) + _rows(gamma) * (1.0 - _rows(terminated)) * next_quantiles
 

@@ -31,6 +31,7 @@ class ReplayBatch(NamedTuple):
     # None means 1 for every row (1-step returns)
     steps: Tensor | None = None
     weight: Tensor | None = None  # (batch,) float32 importance-sampling weights (prioritized replay)
+    next_mask: Tensor | None = None  # (batch, n_actions) bool: next_obs's legal actions (action masks)
     slot: Tensor | None = None  # (batch,) int64 buffer slots, for priority updates (prioritized replay)
     # (batch, K + 1, *frame_shape): frame-stacked 1-step transitions keep their frames once, and
     # `obs` / `next_obs` are its first and last K (views); None for every other buffer
@@ -78,6 +79,8 @@ class ReplayBuffer:
         num_envs: transitions per `add` call (envs of the vector env); used by n-step sampling.
         store_frames: keep each frame of frame-stacked image observations `(K, H, W)` once
             (`FrameStore`: Atari) instead of whole `obs` and `next_obs` stacks (`PairStore`).
+        action_masks: the action count, to keep each `next_obs`'s legal actions (`add(...,
+            next_mask=)`), which the bootstrap max is limited to; None: no masks.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class ReplayBuffer:
         gamma: float = 0.99,
         num_envs: int = 1,
         store_frames: bool = False,
+        action_masks: int | None = None,
     ) -> None:
         check_bounds(buffer_size=capacity, n_step=n_step, num_envs=num_envs, gamma=gamma)
         if n_step > 1 and capacity < n_step * num_envs:
@@ -107,6 +111,7 @@ class ReplayBuffer:
         self.reward = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)
         self.episode_end = np.zeros(capacity, dtype=bool)  # terminated or truncated
+        self.next_mask = np.ones((capacity, action_masks), dtype=bool) if action_masks is not None else None
         self.pos = 0  # next slot to write
         self.size = 0
         self.rng = np.random.default_rng(seed)
@@ -143,11 +148,18 @@ class ReplayBuffer:
         next_obs: ArrayLike,
         terminated: ArrayLike,
         truncated: ArrayLike | None = None,
+        next_mask: ArrayLike | None = None,
     ) -> None:
         """Copies in `n` transitions given as arrays with a leading axis of length `n`.
 
         `truncated` (default: none) marks time-limit cuts: they bootstrap, but end the n-step sum.
+        `next_mask` `(n, n_actions)`: the legal actions in `next_obs` (a buffer built with `action_masks`).
         """
+        if (next_mask is None) != (self.next_mask is None):
+            raise ValueError(
+                "this buffer keeps action masks: pass next_mask" if next_mask is None else
+                "next_mask given, but this buffer keeps no action masks: build it with action_masks=n_actions"
+            )  # fmt: skip
         action = np.asarray(action)
         n = action.shape[0]
         if self.env_ordered and n != self.num_envs:
@@ -168,6 +180,8 @@ class ReplayBuffer:
         self.episode_end[idx] = np.asarray(terminated, dtype=bool) | (
             np.asarray(truncated, dtype=bool) if truncated is not None else False
         )
+        if self.next_mask is not None:
+            self.next_mask[idx] = np.asarray(next_mask, dtype=bool)
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
@@ -210,6 +224,7 @@ class ReplayBuffer:
                 reward=torch.from_numpy(self.reward[idx]),
                 next_obs=frames.narrow(axis, 1, k),
                 terminated=torch.from_numpy(self.terminated[idx]),
+                next_mask=self._masks(idx),
                 frames=frames,
             )
         obs = self._host((*idx.shape, *self.obs_shape), pin)
@@ -223,6 +238,7 @@ class ReplayBuffer:
                 reward=torch.from_numpy(self.reward[idx]),
                 next_obs=next_obs,
                 terminated=torch.from_numpy(self.terminated[idx]),
+                next_mask=self._masks(idx),
             )
         last, reward, steps = self._n_step_window(idx)
         self.store.get_next_obs(last, out=next_obs.numpy())
@@ -233,7 +249,11 @@ class ReplayBuffer:
             next_obs=next_obs,
             terminated=torch.from_numpy(self.terminated[last]),
             steps=torch.from_numpy(steps),
+            next_mask=self._masks(last),
         )
+
+    def _masks(self, slots: np.ndarray) -> Tensor | None:
+        return torch.from_numpy(self.next_mask[slots]) if self.next_mask is not None else None
 
     def _host(self, shape: tuple[int, ...], pin: bool) -> Tensor:
         """An uninitialised host tensor of the observation dtype, pinned if asked (torch's pinned-memory
@@ -273,7 +293,7 @@ class ReplayBuffer:
             "reward": self.reward,
             "terminated": self.terminated,
             "episode_end": self.episode_end,
-        }
+        } | ({"next_mask": self.next_mask} if self.next_mask is not None else {})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.pos, self.size = int(state["pos"]), int(state["size"])

@@ -52,11 +52,13 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         gamma: float = 0.99,
         num_envs: int = 1,
         store_frames: bool = False,
+        action_masks: int | None = None,
     ) -> None:
         check_bounds(per_alpha=alpha, per_beta_start=beta_start, per_eps=eps)
         if beta_steps < 0:
             raise ConfigError(f"beta_steps must be >= 0, got {beta_steps}")
-        layout: dict[str, Any] = {"n_step": n_step, "gamma": gamma, "num_envs": num_envs, "store_frames": store_frames}
+        layout: dict[str, Any] = {"n_step": n_step, "gamma": gamma, "num_envs": num_envs,
+                                  "store_frames": store_frames, "action_masks": action_masks}  # fmt: skip
         super().__init__(capacity, obs_shape, obs_dtype, seed, **layout)
         self.alpha, self.beta_start, self.beta_steps, self.eps = alpha, beta_start, beta_steps, eps
         self.tree = SumTree(capacity)
@@ -78,10 +80,11 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         next_obs: ArrayLike,
         terminated: ArrayLike,
         truncated: ArrayLike | None = None,
+        next_mask: ArrayLike | None = None,
     ) -> None:
         n = np.asarray(action).shape[0]
         slots = (self.pos + np.arange(n)) % self.capacity
-        super().add(obs, action, reward, next_obs, terminated, truncated)
+        super().add(obs, action, reward, next_obs, terminated, truncated, next_mask)
         self.tree.set(slots, np.full(n, self.max_priority**self.alpha))
         self.added += n
         count, first = self._sampleable()

@@ -36,7 +36,7 @@ from dqn_lightning.callbacks.checkpointing import (
     check_logdir,
 )
 from dqn_lightning.callbacks.progress import EpisodeProgressBar, PlainProgress, quiet_lightning_messages
-from dqn_lightning.callbacks.stopping import GracefulInterrupt
+from dqn_lightning.callbacks.stopping import GracefulInterrupt, StopAtThreshold
 from dqn_lightning.callbacks.video import EvalVideo
 from dqn_lightning.errors import TrainingInterrupted, exit_code
 from dqn_lightning.learner.module import DQN
@@ -124,6 +124,7 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
     )
     checkpoint = BestAndLastCheckpoint()
     interrupt = GracefulInterrupt()
+    evaluates = config.eval_episodes > 0  # --stop-at-return needs evaluations: nothing scores without them
     # in a file a bar's redraws pile up into one endless line: plain lines there
     progress_bar = config.progress == "bar" or (config.progress == "auto" and sys.stdout.isatty())
     trainer = pl.Trainer(
@@ -148,6 +149,7 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         + ([] if config.quiet else [EpisodeProgressBar() if progress_bar else PlainProgress()])
         + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else [])
         + ([EvalVideo()] if config.eval_video else [])
+        + ([StopAtThreshold(config.stop_at_return)] if config.stop_at_return is not None and evaluates else [])
         + list(callbacks),
         plugins=[AtomicCheckpointIO()],
     )
@@ -219,6 +221,8 @@ def build_buffer(config: TrainConfig, spaces: EnvSpaces) -> ReplayBuffer:
         "obs_dtype": spaces.obs_dtype,
         # Atari's frame stacks share frames: keep each one once (0.7 GB per 100k transitions, not 5.6)
         "store_frames": is_atari(config.env),
+        # the next states' legal actions, for the bootstrap max
+        "action_masks": spaces.n_actions if config.action_masks else None,
     }
     if not config.prioritized:
         return ReplayBuffer(**settings_for(ReplayBuffer, config, **given))

@@ -132,6 +132,8 @@ def parse_settings(argv: list[str] | None = None) -> tuple[TrainConfig, str]:
     place = placement(config.accelerator, config.devices, config.strategy)
     if place.note:
         note += f"; {place.note}"
+    if config.action_masks:
+        note += "; action masks on"
     return config, note
 
 

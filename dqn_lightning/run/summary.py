@@ -36,6 +36,8 @@ def run_summary(
         "best_eval_return_mean": best["return_mean"] if best else None,
         "best_eval_env_steps": best["env_steps"] if best else None,
         "env_steps": env_loop.env_steps,
+        # actions outside the env's info['action_mask'] (None: the env reports no masks)
+        "illegal_actions": env_loop.masks.illegal_actions if env_loop.masks.current is not None else None,
         "gradient_steps": model.gradient_step,
         "wall_seconds": round(wall_seconds, 3),
         "train_seconds": round(env_loop.train_seconds, 3),

@@ -40,6 +40,10 @@ class TrainConfig:
     """Seeds Lightning, the envs, exploration and the replay sampler."""
     lr: float = default_of(DQN, "lr")
     """Learning rate."""
+    lr_end: float | None = None
+    """Decay the learning rate linearly to this over --total-timesteps (null: constant)."""
+    action_masks: bool = False
+    """Act, evaluate and bootstrap among the legal actions the env reports in info['action_mask'] (Taxi-v4)."""
     gamma: float = default_of(DQN, "gamma")
     """Discount factor."""
     batch_size: int = 64
@@ -122,6 +126,10 @@ class TrainConfig:
     """Env steps between greedy evaluations."""
     eval_episodes: int = default_of(DQN, "eval_episodes")
     """Greedy episodes per evaluation (0: no evaluation)."""
+    stop_at_return: float | None = None
+    """End the run at the first greedy evaluation whose mean return reaches this, so the agent it ends
+    with is one that scored it (SB3's StopTrainingOnRewardThreshold); null, or --eval-episodes 0: run
+    the whole budget."""
     logdir: str = "lightning_logs"
     """Root folder of the run directories (<env>/version_N: logs, checkpoints, config.yaml, summary.json)."""
     logger: tuple[str, ...] = ("tensorboard",)

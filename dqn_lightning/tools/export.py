@@ -2,8 +2,9 @@
 
 The file takes observations exactly as the env (with our wrappers) gives them, `(batch,
 *obs_shape)` in the env's dtype: uint8 frames are scaled inside, as in training. It returns the
-greedy action `(batch,)` int64 and the Q-values `(batch, n_actions)` float32. `check_export`
-plays the env and compares the file's actions with PyTorch's.
+greedy action `(batch,)` int64 and the Q-values `(batch, n_actions)` float32. A policy trained
+with action masks takes a second input, `action_mask` `(batch, n_actions)` bool, and picks the
+best legal action. `check_export` plays the env and compares the file's actions with PyTorch's.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from dqn_lightning.acting.action_masks import infos_mask
 from dqn_lightning.acting.envs import env_spaces, make_vector_env
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.learner.module import DQN
+from dqn_lightning.learner.td import legal_q
 
 ExportFormat = Literal["onnx", "torchscript"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript")
@@ -38,9 +41,9 @@ class GreedyPolicy(nn.Module):
         self.q_network = copy.deepcopy(model.q_network).float().cpu().eval().requires_grad_(False)
         self.value_head = copy.deepcopy(model.value_head).float().cpu().eval()
 
-    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, obs: torch.Tensor, action_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         q_values = self.value_head.q_values(self.q_network(obs))
-        return q_values.argmax(dim=1), q_values
+        return legal_q(q_values, action_mask).argmax(dim=1), q_values
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class PolicyInfo:
     obs_shape: tuple[int, ...]
     obs_dtype: str
     n_actions: int
+    action_masks: bool = False  # the file takes `action_mask` as its second input
 
 
 def policy_info(model: DQN) -> PolicyInfo:
@@ -58,7 +62,8 @@ def policy_info(model: DQN) -> PolicyInfo:
     if env_id is None:
         raise ConfigError("the checkpoint stores no env id, so the observation layout is unknown: train with --env")
     spaces = env_spaces(env_id)
-    return PolicyInfo(env_id, spaces.obs_shape, str(spaces.obs_dtype), spaces.n_actions)
+    masked = bool(model.hparams.get("action_masks", False))
+    return PolicyInfo(env_id, spaces.obs_shape, str(spaces.obs_dtype), spaces.n_actions, masked)
 
 
 def export_policy(model: DQN, path: str | Path, fmt: ExportFormat) -> PolicyInfo:
@@ -67,7 +72,9 @@ def export_policy(model: DQN, path: str | Path, fmt: ExportFormat) -> PolicyInfo
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     info = policy_info(model)
     policy = GreedyPolicy(model)
-    example = torch.zeros(2, *info.obs_shape, dtype=getattr(torch, info.obs_dtype))
+    example: tuple[torch.Tensor, ...] = (torch.zeros(2, *info.obs_shape, dtype=getattr(torch, info.obs_dtype)),)
+    if info.action_masks:
+        example += (torch.ones(2, info.n_actions, dtype=torch.bool),)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
@@ -84,19 +91,20 @@ def export_policy(model: DQN, path: str | Path, fmt: ExportFormat) -> PolicyInfo
     return info
 
 
-def _write_onnx(policy: GreedyPolicy, example: torch.Tensor, path: Path, info: PolicyInfo) -> None:
+def _write_onnx(policy: GreedyPolicy, example: tuple[torch.Tensor, ...], path: Path, info: PolicyInfo) -> None:
     try:
         import onnx
     except ImportError:
         raise ConfigError("ONNX export needs the onnx package: pip install 'dqn-lightning[export]'") from None
     # the TorchScript-based exporter: no onnxscript needed, and these networks need nothing newer
+    inputs = ["obs", "action_mask"][: len(example)]
     torch.onnx.export(
         policy,
-        (example,),
+        example,
         str(path),
-        input_names=["obs"],
+        input_names=inputs,
         output_names=["action", "q_values"],
-        dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}, "q_values": {0: "batch"}},
+        dynamic_axes={name: {0: "batch"} for name in [*inputs, "action", "q_values"]},
         dynamo=False,
     )
     graph = onnx.load(str(path))
@@ -106,16 +114,21 @@ def _write_onnx(policy: GreedyPolicy, example: torch.Tensor, path: Path, info: P
 
 
 def load_exported(path: str | Path) -> Any:
-    """A callable `obs -> (actions, q_values)` on NumPy arrays, from an .onnx or TorchScript file."""
+    """A callable `(obs, mask=None) -> (actions, q_values)` on NumPy arrays, from an .onnx or
+    TorchScript file (`mask`: the legal actions, for a policy exported with action masks)."""
     if str(path).endswith(".onnx"):
         try:
             import onnxruntime
         except ImportError:
             raise ConfigError("running ONNX needs onnxruntime: pip install 'dqn-lightning[export]'") from None
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return lambda obs: tuple(session.run(None, {"obs": obs}))
+        return lambda obs, mask=None: tuple(
+            session.run(None, {"obs": obs} | ({"action_mask": mask} if mask is not None else {}))
+        )
     module = torch.jit.load(str(path))
-    return lambda obs: tuple(t.numpy() for t in module(torch.from_numpy(obs)))
+    return lambda obs, mask=None: tuple(
+        t.numpy() for t in module(torch.from_numpy(obs), *([torch.from_numpy(mask)] if mask is not None else []))
+    )
 
 
 @dataclass
@@ -135,25 +148,31 @@ def check_export(model: DQN, path: str | Path, observations: int = 1000, seed: i
     """
     run = load_exported(path)
     model.eval()  # noisy layers at their mean weights, as exported
+    masked = bool(model.hparams.get("action_masks", False))
     env = make_vector_env(model.hparams["env_id"], num_envs=8)
     rng = np.random.default_rng(seed)
     same = ties = seen = 0
     worst = 0.0
     try:
-        obs, _ = env.reset(seed=[seed * 1000 + i for i in range(8)])
+        obs, infos = env.reset(seed=[seed * 1000 + i for i in range(8)])
+        mask = infos_mask(infos, None) if masked else None
         while seen < observations:
             with torch.no_grad():
                 q_torch = model(torch.as_tensor(obs)).float().numpy()
-            actions, q_file = run(np.ascontiguousarray(obs))
-            top = q_torch.max(axis=1)
-            picked = q_torch[np.arange(len(obs)), actions]
-            same += int((actions == q_torch.argmax(axis=1)).sum())
-            ties += int(((actions != q_torch.argmax(axis=1)) & (top - picked <= TIE)).sum())
+            actions, q_file = run(np.ascontiguousarray(obs), mask)
+            legal = legal_q(torch.from_numpy(q_torch), torch.from_numpy(mask) if mask is not None else None).numpy()
+            top = legal.max(axis=1)
+            picked = legal[np.arange(len(obs)), actions]
+            same += int((actions == legal.argmax(axis=1)).sum())
+            ties += int(((actions != legal.argmax(axis=1)) & (top - picked <= TIE)).sum())
             worst = max(worst, float(np.abs(q_file - q_torch).max()))
             seen += len(obs)
-            obs, _, terminated, truncated, _ = env.step(model.act(obs, epsilon=0.5, rng=rng))
+            explore = {"mask": mask} if mask is not None else {}
+            obs, _, terminated, truncated, infos = env.step(model.act(obs, epsilon=0.5, rng=rng, **explore))
+            mask = infos_mask(infos, mask) if mask is not None else None
             if (ended := terminated | truncated).any():
-                obs, _ = env.reset(options={"reset_mask": ended})
+                obs, infos = env.reset(options={"reset_mask": ended})
+                mask = infos_mask(infos, mask) if mask is not None else None
     finally:
         env.close()
     result = ExportCheck(seen, same, ties, worst)

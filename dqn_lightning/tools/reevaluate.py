@@ -16,6 +16,11 @@ def reevaluate(checkpoint: str, episodes: int) -> np.ndarray:
     model = DQN.load_from_checkpoint(checkpoint, map_location="cpu").eval()
     env = make_vector_env(model.hparams["env_id"], min(episodes, 100))
     try:
-        return evaluate(model.act, env, list(range(REEVAL_SEED_BASE, REEVAL_SEED_BASE + episodes)))
+        return evaluate(
+            model.act,
+            env,
+            list(range(REEVAL_SEED_BASE, REEVAL_SEED_BASE + episodes)),
+            masked=model.hparams.get("action_masks", False),
+        )
     finally:
         env.close()

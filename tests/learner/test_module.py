@@ -93,7 +93,12 @@ def test_load_from_checkpoint_restores_identical_policy(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"lr": 0.0}, "lr must be"), ({"gamma": 1.5}, "gamma"), ({"target_update_interval": -1}, "target_update")],
+    [
+        ({"lr": 0.0}, "lr must be"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"target_update_interval": -1}, "target_update"),
+        ({"lr_end": -1e-4}, "lr_end must be"),
+    ],
 )
 def test_impossible_hyperparameters_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -160,3 +165,21 @@ def test_options_train_end_to_end(tmp_path: Path, options: dict) -> None:
 def test_option_conflicts_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         DQN((4,), 2, **kwargs)
+
+
+def test_the_learning_rate_falls_linearly_with_the_env_steps_done(tmp_path: Path) -> None:
+    # lr 1e-3 to 1e-4 over 1,000 env steps: at env step s the batch trains with 1e-3 - 9e-4 * s / 1000
+    model = DQN.from_env("CartPole-v1", hidden_sizes=(16,), eval_episodes=0, lr=1e-3, lr_end=1e-4)
+    buffer = ReplayBuffer(2_000, (4,), seed=0)
+    loop = EnvLoop("CartPole-v1", buffer, total_timesteps=1_000, learning_starts=200, train_freq=100, seed=0)
+    seen: list[tuple[int, float]] = []
+
+    class RecordLr(pl.Callback):
+        def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: object) -> None:
+            seen.append((loop.env_steps, pl_module.optimizers().optimizer.param_groups[0]["lr"]))  # type: ignore[union-attr]
+
+    quiet_trainer(tmp_path, [loop, RecordLr()]).fit(model, replay_dataloader(buffer, 16))
+    assert [steps for steps, _ in seen] == [300, 400, 500, 600, 700, 800, 900, 1000]
+    for steps, lr in seen:
+        assert lr == pytest.approx(1e-3 - 9e-4 * steps / 1000, rel=1e-12)
+    assert seen[-1][1] == pytest.approx(1e-4)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -72,3 +74,21 @@ def test_seeded_sampler_repeats() -> None:
     fill(a, list(range(30)))
     fill(b, list(range(30)))
     assert torch.equal(a.sample(8).obs, b.sample(8).obs)
+
+
+def test_next_state_masks_are_kept_per_slot_and_follow_the_n_step_window(tmp_path: Path) -> None:
+    buffer = ReplayBuffer(8, (1,), seed=0, n_step=2, gamma=0.5, action_masks=3)
+    masks = [[True, False, True], [False, True, False], [True, True, False]]
+    for t, mask in enumerate(masks):  # one episode: steps 0, 1, 2 (the last terminates)
+        buffer.add([[t]], [0], [1.0], [[t + 1]], [t == 2], [False], next_mask=[mask])
+    batch = buffer.gather(np.array([0, 2]))
+    # slot 0's 2-step window ends at step 1: step 1's next-state mask; slot 2 ends at once (terminated)
+    assert batch.next_mask is not None and batch.next_mask.tolist() == [masks[1], masks[2]]
+    buffer.save(tmp_path / "replay.npz")
+    again = ReplayBuffer(8, (1,), seed=0, n_step=2, gamma=0.5, action_masks=3)
+    again.load(tmp_path / "replay.npz")
+    assert np.array_equal(again.next_mask[:3], np.array(masks))  # type: ignore[index]
+    with pytest.raises(ValueError, match="pass next_mask"):
+        buffer.add([[9]], [0], [0.0], [[9]], [False])
+    with pytest.raises(ValueError, match="keeps no action masks"):
+        ReplayBuffer(8, (1,)).add([[9]], [0], [0.0], [[9]], [False], next_mask=[[True]])

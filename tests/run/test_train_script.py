@@ -12,6 +12,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from dqn_lightning import BestAndLastCheckpoint
 from dqn_lightning.callbacks.checkpointing import chosen_checkpoint
+from dqn_lightning.run import train
+from dqn_lightning.run.config import parse_config
 from tests.helpers import run_main, run_train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,3 +256,15 @@ def test_output_to_a_file_is_plain_lines_not_a_bar(tmp_path: Path) -> None:
     assert all(" | episodes " in line and " | epsilon " in line and line.endswith(" env steps/s") for line in progress)
     assert sum(line.startswith("eval @ ") for line in text.splitlines()) >= 2
     assert "Watch the best agent (" in text and "python scripts/play.py --checkpoint " in text
+
+
+def test_stop_at_return_ends_the_run_at_its_first_evaluation_that_scores_it(tmp_path: Path) -> None:
+    # SameReturn scores 3 in every episode: the first evaluation (at 400 env steps) reaches 3
+    flags = ["--env", "tests.toy_envs:dqn-test/SameReturn-v0", "--total-timesteps", "2000", "--learning-starts",
+             "100", "--eval-interval", "300", "--eval-episodes", "2", "--logdir", str(tmp_path), "--quiet"]  # fmt: skip
+    summary = train(parse_config([*flags, "--stop-at-return", "3"]))
+    assert [e["return_mean"] for e in summary["evaluations"]] == [3.0]
+    assert summary["env_steps"] < 2000 and summary["final_eval_return_mean"] == 3.0
+    assert train(parse_config([*flags, "--stop-at-return", "3.5"]))["env_steps"] == 2000  # never reached: all of it
+    # without evaluations nothing scores: the whole budget (the cartpole preset stops at 475)
+    assert train(parse_config([*flags, "--stop-at-return", "3", "--eval-episodes", "0"]))["env_steps"] == 2000

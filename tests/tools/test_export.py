@@ -79,7 +79,7 @@ def test_a_file_that_acts_otherwise_is_refused_and_removed(
     cartpole_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def wrong(path: str | Path):  # type: ignore[no-untyped-def]
-        return lambda obs: (np.zeros(len(obs), dtype=np.int64), np.zeros((len(obs), 2), np.float32))
+        return lambda obs, mask=None: (np.zeros(len(obs), dtype=np.int64), np.zeros((len(obs), 2), np.float32))
 
     monkeypatch.setattr("dqn_lightning.tools.export.load_exported", wrong)
     out = tmp_path / "p.onnx"
@@ -106,3 +106,23 @@ def test_docs_plain_loop_runs_the_onnx_policy_without_this_package(cartpole_chec
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert re.search(r"return \d+", result.stdout), result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_a_masked_policy_exports_with_the_mask_as_an_input(fmt: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = DQN.from_env("Taxi-v4", hidden_sizes=(16,), eval_episodes=0, action_masks=True)
+    path = tmp_path / f"taxi.{'onnx' if fmt == 'onnx' else 'pt'}"
+    info = export_policy(model, path, fmt)  # type: ignore[arg-type]
+    assert info.action_masks and info.obs_shape == (500,)  # Taxi's 500 states, one-hot
+    run = load_exported(path)
+    obs = np.eye(500, dtype=np.float32)[[3, 77]]
+    unmasked, q = run(obs, np.ones((2, 6), dtype=bool))  # everything legal: the plain greedy action
+    # forbid each row's unmasked greedy action: the file must pick the best of the rest
+    mask = np.ones((2, 6), dtype=bool)
+    mask[np.arange(2), unmasked] = False
+    actions, _ = run(obs, mask)
+    expected = np.where(mask, q, -np.inf).argmax(axis=1)
+    assert actions.tolist() == expected.tolist() and (actions != unmasked).all()
+    check = check_export(model, path, observations=200)  # plays Taxi, masks from its infos
+    assert check.same_action + check.ties == check.observations
