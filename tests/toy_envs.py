@@ -102,6 +102,26 @@ class DictObsEnv(ChainEnv):
     observation_space = gym.spaces.Dict({"position": gym.spaces.Box(-1, 1, shape=(2,))})  # type: ignore[assignment]
 
 
+class MaskedDictObsEnv(ChainEnv):
+    """ChainEnv in PettingZoo's style: `{"observation", "action_mask"}`; action 1 (which ends the
+    episode) is illegal at the first step of each episode."""
+
+    observation_space = gym.spaces.Dict(  # type: ignore[assignment]
+        {"observation": ChainEnv.observation_space, "action_mask": gym.spaces.MultiBinary(2)}
+    )
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        obs, info = super().reset(seed=seed, options=options)
+        return {"observation": obs, "action_mask": self._mask()}, info
+
+    def step(self, action: int) -> tuple[Any, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = super().step(action)
+        return {"observation": obs, "action_mask": self._mask()}, reward, terminated, truncated, info
+
+    def _mask(self) -> np.ndarray:
+        return np.array([1, 0 if self.t == 0 else 1], dtype=np.int8)
+
+
 class TupleObsEnv(ChainEnv):
     observation_space = gym.spaces.Tuple((gym.spaces.Discrete(3), gym.spaces.Discrete(3)))  # type: ignore[assignment]
 
@@ -124,6 +144,7 @@ gym.register("dqn-test/NoArguments-v0", entry_point=NoArgumentsEnv, max_episode_
 gym.register("dqn-test/Broken-v0", entry_point=BrokenEnv)
 gym.register("dqn-test/DictObs-v0", entry_point=DictObsEnv)
 gym.register("dqn-test/TupleObs-v0", entry_point=TupleObsEnv)
+gym.register("dqn-test/MaskedDictObs-v0", entry_point=MaskedDictObsEnv, max_episode_steps=6)
 gym.register("dqn-test/MultiDiscreteAction-v0", entry_point=MultiDiscreteActionEnv)
 gym.register("dqn-test/SameReturn-v0", entry_point=SameReturnEnv, max_episode_steps=3)
 

@@ -78,8 +78,37 @@ class OneHotObservation(gym.ObservationWrapper):
         return one_hot
 
 
+class MaskInObservation(gym.Wrapper):
+    """A `Dict` observation `{"observation": ..., "action_mask": ...}` (PettingZoo's way of giving
+    the legal actions) as the plain observation, with the mask moved into `info["action_mask"]`,
+    where the env loop, evaluation and play read it."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        assert isinstance(env.observation_space, gym.spaces.Dict)
+        self.observation_space = env.observation_space["observation"]
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return obs["observation"], {**info, "action_mask": np.asarray(obs["action_mask"])}
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return (
+            obs["observation"],
+            reward,
+            terminated,
+            truncated,
+            {**info, "action_mask": np.asarray(obs["action_mask"])},
+        )
+
+
 def one_hot_if_discrete(env: gym.Env) -> gym.Env:
-    """`env`, one-hot encoded if its observations are `Discrete` (see `OneHotObservation`)."""
+    """`env` with observations DQN can take: a `{"observation", "action_mask"}` Dict unpacked (see
+    `MaskInObservation`), then `Discrete` ones one-hot encoded (see `OneHotObservation`)."""
+    space = env.observation_space
+    if isinstance(space, gym.spaces.Dict) and set(space.spaces) == {"observation", "action_mask"}:
+        env = MaskInObservation(env)
     return OneHotObservation(env) if isinstance(env.observation_space, gym.spaces.Discrete) else env
 
 

@@ -57,3 +57,15 @@ def test_masked_evaluation_hands_the_policy_each_states_legal_actions() -> None:
         env.close()
     assert seen and all(m.shape == (2, 6) and m.any(axis=1).all() for m in seen)
     assert any(not m.all() for m in seen)  # Taxi forbids something in some states
+
+
+def test_a_dict_observation_with_an_action_mask_is_unpacked_into_obs_and_info(tmp_path: Path) -> None:
+    env_id = "tests.toy_envs:dqn-test/MaskedDictObs-v0"
+    env = make_env(env_id)
+    assert env.observation_space == gym.spaces.Box(-1e6, 1e6, (2,), np.float32)
+    obs, info = env.reset(seed=0)
+    assert obs.tolist() == [0.0, 0.0] and info["action_mask"].tolist() == [1, 0]  # action 1 illegal at t = 0
+    flags = ["--env", env_id, "--total-timesteps", "600", "--learning-starts", "100", "--eval-episodes", "2",
+             "--eval-interval", "300", "--logdir", str(tmp_path)]  # fmt: skip
+    assert train(parse_config([*flags, "--action-masks"]))["illegal_actions"] == 0
+    assert train(parse_config(flags))["illegal_actions"] > 0

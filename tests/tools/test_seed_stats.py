@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -49,3 +51,9 @@ def test_the_seed_table_reports_iqm_intervals_over_its_seeds() -> None:
     # IQM of the finals: the middle three of (166.4, 180.2, 500, 500, 500) -> (180.2 + 500 + 500) / 3
     assert text.splitlines()[0].startswith("final eval: IQM [95% CI] 393.4 [")
     assert text.splitlines()[1] == "best checkpoint, fresh episodes: IQM [95% CI] 500.0 [500.0, 500.0] over 5 seeds"
+
+
+def test_the_seed_table_draws_a_performance_profile(tmp_path: Path) -> None:
+    rows = [{"final_eval_mean": v, "best_reeval_mean": 500.0} for v in (500.0, 166.4, 180.2)]
+    assert load_script("seed_table").plot_profile(rows, 475.0, tmp_path / "profile.png")
+    assert (tmp_path / "profile.png").stat().st_size > 1000
