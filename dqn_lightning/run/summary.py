@@ -57,7 +57,9 @@ def write_summary(summary: dict[str, Any], log_dir: str | Path) -> Path:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """A short human-readable block (the evaluation history stays in the JSON)."""
-    shown = {key: value for key, value in summary.items() if key != "evaluations"}
+    # illegal_actions only where the env reports action masks
+    hidden = {"evaluations"} | ({"illegal_actions"} if summary.get("illegal_actions") is None else set())
+    shown = {key: value for key, value in summary.items() if key not in hidden}
     width = max(len(key) for key in shown)
     lines = [f"  {key:<{width}}  {value}" for key, value in shown.items()]
     if summary.get("best_checkpoint"):  # DQN's greedy score swings between evaluations: play the best
