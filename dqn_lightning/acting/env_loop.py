@@ -140,6 +140,7 @@ class EnvLoop(LoopState):
         self._fault: TrainingFault | None = None  # DDP: this rank's env fault, raised everywhere at batch end
         self._learner: Learner | None = None  # the module, set in setup
         self.masks = ActionMasks(action_masks, env if isinstance(env, str) else "the env")
+        self._stops: list[StopRequest] | None = None  # the trainer's StopRequest callbacks, found at the first batch
 
     @property
     def train_seconds(self) -> float:
@@ -247,7 +248,7 @@ class EnvLoop(LoopState):
         # first of the batch-end hooks (EnvLoop comes first among the callbacks): before any checkpoint
         output: StepOutput = outputs if isinstance(outputs, dict) else {}  # type: ignore[assignment]
         loss_fault = output.get("fault")
-        stops = [cb for cb in trainer.callbacks if isinstance(cb, StopRequest)]  # type: ignore[attr-defined]
+        stops = self._stop_requests(trainer)
         agreed = agree_at_batch_end(
             trainer,
             self._fault or (loss_fault.report(self.env_steps, resume_hint(trainer)) if loss_fault else None),
@@ -289,6 +290,13 @@ class EnvLoop(LoopState):
         self.teardown(trainer, pl_module, "fit")
         if isinstance(pl_module, Learner):
             pl_module.close_envs()
+
+    def _stop_requests(self, trainer: pl.Trainer) -> list[StopRequest]:
+        """The trainer's `StopRequest` callbacks, found once (a Protocol isinstance check per callback
+        and batch costs about as much as a small update's env step)."""
+        if self._stops is None:
+            self._stops = [cb for cb in trainer.callbacks if isinstance(cb, StopRequest)]  # type: ignore[attr-defined]
+        return self._stops
 
     def _env_call(self, trainer: pl.Trainer, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Calls the env; an exception from it stops training with a `TrainingFault` saying where."""

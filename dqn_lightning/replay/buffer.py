@@ -40,7 +40,10 @@ class ReplayBatch(NamedTuple):
     def to_device(self, device: torch.device) -> ReplayBatch:
         """The batch on `device`, copying each frame once: `obs` and `next_obs` become views of the
         moved `frames` again (moving them as they are would copy the shared frames twice)."""
-        non_blocking = torch.device(device).type == "cuda"  # as Lightning moves batches: not on MPS
+        device = torch.device(device)
+        if device.type == "cpu":  # the buffer's batches are CPU tensors: nothing to move
+            return self
+        non_blocking = device.type == "cuda"  # as Lightning moves batches: not on MPS
         moved = {
             name: value.to(device, non_blocking=non_blocking) if isinstance(value, Tensor) else value
             for name, value in self._asdict().items()
@@ -215,8 +218,11 @@ class ReplayBuffer:
         """The (n-step) transitions starting at slots `idx` (any shape), as a batch of that shape."""
         if self.n_step == 1 and isinstance(self.store, FrameStore):
             k = self.obs_shape[0]
-            frames = self._host((*idx.shape, k + 1, *self.obs_shape[1:]), pin)
-            self.store.get_windows(idx, out=frames.numpy())
+            if pin:
+                frames = self._host((*idx.shape, k + 1, *self.obs_shape[1:]), pin)
+                self.store.get_windows(idx, out=frames.numpy())
+            else:
+                frames = torch.from_numpy(self.store.get_windows(idx))
             axis = idx.ndim
             return ReplayBatch(
                 obs=frames.narrow(axis, 0, k),
@@ -227,11 +233,9 @@ class ReplayBuffer:
                 next_mask=self._masks(idx),
                 frames=frames,
             )
-        obs = self._host((*idx.shape, *self.obs_shape), pin)
-        next_obs = self._host((*idx.shape, *self.obs_shape), pin)
-        self.store.get_obs(idx, out=obs.numpy())
+        obs = self._gathered(self.store.get_obs, idx, pin)
         if self.n_step == 1:
-            self.store.get_next_obs(idx, out=next_obs.numpy())
+            next_obs = self._gathered(self.store.get_next_obs, idx, pin)
             return ReplayBatch(
                 obs=obs,
                 action=torch.from_numpy(self.action[idx]),
@@ -241,7 +245,7 @@ class ReplayBuffer:
                 next_mask=self._masks(idx),
             )
         last, reward, steps = self._n_step_window(idx)
-        self.store.get_next_obs(last, out=next_obs.numpy())
+        next_obs = self._gathered(self.store.get_next_obs, last, pin)
         return ReplayBatch(
             obs=obs,
             action=torch.from_numpy(self.action[idx]),
@@ -254,6 +258,14 @@ class ReplayBuffer:
 
     def _masks(self, slots: np.ndarray) -> Tensor | None:
         return torch.from_numpy(self.next_mask[slots]) if self.next_mask is not None else None
+
+    def _gathered(self, get: Any, idx: np.ndarray, pin: bool) -> Tensor:
+        """`get(idx)` as a tensor: straight into pinned memory with `pin`, else NumPy's own array."""
+        if not pin:
+            return torch.from_numpy(get(idx))
+        out = self._host((*idx.shape, *self.obs_shape), pin)
+        get(idx, out=out.numpy())
+        return out
 
     def _host(self, shape: tuple[int, ...], pin: bool) -> Tensor:
         """An uninitialised host tensor of the observation dtype, pinned if asked (torch's pinned-memory
