@@ -34,7 +34,7 @@ from dqn_lightning.errors import exit_code
 from dqn_lightning.run import train
 from dqn_lightning.run.config import parse_config
 from dqn_lightning.tools.reevaluate import reevaluate
-from dqn_lightning.tools.seed_stats import iqm_with_ci, performance_profile
+from dqn_lightning.tools.seed_stats import iqm_with_ci, performance_profile, plot_performance_profiles
 
 GAMES = {
     "asterix": "Asterix",
@@ -205,23 +205,14 @@ def aggregate(rows: list[dict[str, Any]]) -> str:
 
 def plot_profile(rows: list[dict[str, Any]], path: Path) -> None:
     """Performance profiles: the fraction of runs (all games) above each normalized score."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    thresholds = np.linspace(0, 8, 161)
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    for recipe, colour in RECIPES.items():
-        scores = normalized(rows, recipe)
-        if scores is not None:
-            ax.plot(thresholds, performance_profile(scores, thresholds), color=colour, label=recipe)
-    ax.set_xlabel("last-100 training mean / paper DQN at 1M frames")
-    ax.set_ylabel("fraction of runs above")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    scores = {recipe: normalized(rows, recipe) for recipe in RECIPES}
+    plot_performance_profiles(
+        {recipe: values for recipe, values in scores.items() if values is not None},
+        np.linspace(0, 8, 161),
+        path,
+        "last-100 training mean / paper DQN at 1M frames",
+        colours=RECIPES,
+    )
 
 
 def report(rows: list[dict[str, Any]], results: Path) -> None:

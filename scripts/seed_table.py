@@ -18,13 +18,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from dqn_lightning.callbacks.stopping import StopAtThreshold
 from dqn_lightning.run import train
 from dqn_lightning.run.config import parse_config
 from dqn_lightning.tools.reevaluate import reevaluate
-from dqn_lightning.tools.seed_stats import iqm_with_ci, performance_profile
+from dqn_lightning.tools.seed_stats import iqm_with_ci, plot_performance_profiles
 
 
 def first_reaching(evaluations: list[dict[str, float]], threshold: float) -> dict[str, float] | None:
@@ -85,34 +86,14 @@ def aggregate(rows: list[dict[str, Any]]) -> str:
 def plot_profile(rows: list[dict[str, Any]], threshold: float, path: Path) -> bool:
     """Performance profile: the fraction of seeds whose score is above each return, for the final
     evaluation and the best checkpoint's re-evaluation. False when matplotlib is not installed."""
-    try:
-        import matplotlib
-    except ImportError:
-        return False
-    import numpy as np
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     columns = (("final_eval_mean", "final eval"), ("best_reeval_mean", "best checkpoint"))
     scores = {label: [r[key] for r in rows if r[key] is not None] for key, label in columns}
     values = [v for vs in scores.values() for v in vs]
     if not values:
         return False
     taus = np.linspace(min([*values, threshold]) - 1, max(values) + 1, 200)
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for label, vs in scores.items():
-        if vs:
-            ax.step(taus, performance_profile(vs, taus), where="post", label=f"{label} ({len(vs)} seeds)")
-    ax.axvline(threshold, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("return")
-    ax.set_ylabel("fraction of seeds above")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    named = {f"{label} ({len(vs)} seeds)": vs for label, vs in scores.items() if vs}
+    return plot_performance_profiles(named, taus, path, "return", marker=threshold)
 
 
 def _fmt(value: float | None) -> str:

@@ -34,6 +34,7 @@ def infos_mask(infos: dict[str, Any], current: np.ndarray | None) -> np.ndarray 
 def random_legal(u: np.ndarray, legal: np.ndarray) -> np.ndarray:
     """Uniform random legal actions `(n,)` from uniform draws `u` `(n,)` in [0, 1): the k-th legal
     action with k = floor(u * count); a row with no legal action draws from all actions."""
+    legal = np.asarray(legal, dtype=bool)
     legal = legal | ~legal.any(axis=1, keepdims=True)
     count = legal.sum(axis=1)
     k = np.minimum((u * count).astype(np.int64), count - 1)

@@ -320,7 +320,7 @@ class EnvLoop(LoopState):
         next_obs, reward, terminated, truncated, infos = self._env_call(trainer, "step", self.env.step, actions)
         self.masks.count(actions)
         self.masks.update(infos)  # next_obs's legal actions (a finished episode's last state's, before reset)
-        next_mask = self.masks.current.copy() if self.masks.enabled else None  # type: ignore[union-attr]
+        next_mask = self.masks.current if self.masks.enabled else None  # the buffer copies it in
         # the one place truncation matters: it ends the episode (and an n-step sum), but only
         # `terminated` cuts the bootstrap, so a time-limit cut still bootstraps from next_obs
         self.buffer.add(self._obs, actions, reward, next_obs, terminated, truncated, next_mask=next_mask)

@@ -15,6 +15,7 @@ from dqn_lightning.learner.checkpoint_file import check_env_matches, read_checkp
 from dqn_lightning.learner.networks import QNetwork
 from dqn_lightning.learner.noisy import resample_noise
 from dqn_lightning.learner.rng_state import OwnGenerators
+from dqn_lightning.learner.td import legal_q
 from dqn_lightning.learner.validation import GreedyValidation
 from dqn_lightning.learner.value_heads import ValueHead
 
@@ -78,33 +79,24 @@ class QPolicy(GreedyValidation):
         greedy action is the best of them (a row with none legal counts all as legal).
         """
         n = obs.shape[0]
-        legal = _legal(mask)
         if epsilon > 0.0:
             # one uniform draw u per row: explore when u < epsilon, and then u / epsilon is
             # itself uniform on [0, 1), which picks the random action (the k-th legal one)
             u = np.asarray((rng if rng is not None else self._generators.numpy).random(n))
             explore = u < epsilon
-            if legal is None:
+            if mask is None:
                 random_actions = (u / epsilon * self.n_actions).astype(np.int64)
             else:
-                random_actions = random_legal(u / epsilon, legal)
+                random_actions = random_legal(u / epsilon, mask)
             if explore.all():
                 return random_actions
         if self.noisy and self.training:  # fresh noise for each acting step (mean weights in eval mode)
             resample_noise(self.q_network, self._generators.noise)
-        if legal is None:
+        if mask is None:
             greedy = self.q_network.greedy_numpy(obs) if isinstance(self.q_network, QNetwork) else None
             if greedy is None:
                 greedy = self(torch.as_tensor(obs, device=self.device)).argmax(dim=1).cpu().numpy()
         else:
             q = self(torch.as_tensor(obs, device=self.device))
-            greedy = q.masked_fill(~torch.as_tensor(legal, device=q.device), float("-inf")).argmax(dim=1).cpu().numpy()
+            greedy = legal_q(q, torch.as_tensor(mask, dtype=torch.bool, device=q.device)).argmax(dim=1).cpu().numpy()
         return np.where(explore, random_actions, greedy) if epsilon > 0.0 else greedy
-
-
-def _legal(mask: np.ndarray | None) -> np.ndarray | None:
-    """`mask` as bool, with rows that allow nothing opened to every action (None stays None)."""
-    if mask is None:
-        return None
-    legal = np.asarray(mask, dtype=bool)
-    return legal | ~legal.any(axis=1, keepdims=True)

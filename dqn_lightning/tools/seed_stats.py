@@ -11,6 +11,9 @@ itself is not needed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -54,3 +57,37 @@ def iqm_with_ci(scores: ArrayLike, reps: int = 10_000) -> str:
     """`IQM [low, high]` for a table cell."""
     low, high = stratified_bootstrap_ci(scores, reps=reps)
     return f"{iqm(scores):.1f} [{low:.1f}, {high:.1f}]"
+
+
+def plot_performance_profiles(
+    scores: Mapping[str, ArrayLike],
+    thresholds: ArrayLike,
+    path: str | Path,
+    xlabel: str,
+    marker: float | None = None,
+    colours: Mapping[str, str] | None = None,
+) -> bool:
+    """Draws one performance profile per entry of `scores` (runs above each threshold) into `path`,
+    with a dotted line at `marker`; False, drawing nothing, when matplotlib (the plot extra) is missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    taus = np.asarray(thresholds, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for label, values in scores.items():
+        colour = (colours or {}).get(label)
+        ax.step(taus, performance_profile(values, taus), where="post", color=colour, label=label)
+    if marker is not None:
+        ax.axvline(marker, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("fraction of runs above")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
