@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from dqn_lightning.bounds import check_bounds
 from dqn_lightning.learner.noisy import NoisyLinear
@@ -63,7 +62,7 @@ class QNetwork(nn.Module):
         self.dueling, self.atoms, self.noisy = dueling, atoms, noisy
         self.obs_dim = obs_dim
         self.n_actions = n_actions
-        # forward calls the layers as functions: for widths this small, nn.Module's per-call
+        # forward calls the layers' forward directly: for widths this small, nn.Module's per-call
         # machinery costs about as much as the matmuls (submodule hooks are therefore not run)
         self._linears: list[Any] = [m for m in self.layers if isinstance(m, nn.Linear | NoisyLinear)]
         self._views: list[np.ndarray] = []  # NumPy views of the weights (see greedy_numpy)
@@ -81,10 +80,9 @@ class QNetwork(nn.Module):
         x = obs if obs.dim() == 2 and obs.dtype == dtype else obs.flatten(1).to(dtype)
         hidden = self._linears if self.dueling else self._linears[:-1]
         for layer in hidden:
-            x = torch.relu(F.linear(x, layer.weight, layer.bias))
+            x = torch.relu(layer.forward(x))
         if not self.dueling:
-            out = self._linears[-1]
-            q = F.linear(x, out.weight, out.bias)
+            q = self._linears[-1].forward(x)
             return q if self.atoms == 1 else q.view(-1, self.n_actions, self.atoms)
         advantage = self.advantage(x).view(-1, self.n_actions, self.atoms)
         q = self.value(x).view(-1, 1, self.atoms) + advantage - advantage.mean(dim=1, keepdim=True)

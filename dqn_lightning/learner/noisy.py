@@ -2,6 +2,9 @@
 
 In training mode a layer's weights are `mu + sigma * epsilon`, with epsilon redrawn by
 `resample_noise`; in evaluation mode they are `mu` alone, so greedy evaluation is deterministic.
+The noisy weight matrix is never built: with factorised noise `epsilon = outer(eps_out, eps_in)`,
+`x @ (mu + sigma * epsilon).T = x @ mu.T + ((x * eps_in) @ sigma.T) * eps_out`, two matmuls
+instead of an `(out, in)` outer product, multiply and add on every forward and in its backward.
 The noise comes from a generator the caller owns (`DQN` keeps one and saves its state in the
 checkpoint, beside the noise buffers), not torch's global one: other code draws from that (a
 DataLoader draws a seed when it starts iterating), which would shift the noise on resume.
@@ -50,7 +53,8 @@ class NoisyLinear(nn.Module):
 
     @property
     def weight(self) -> Tensor:
-        """The weights in use: noisy in training mode, the mean in evaluation mode."""
+        """The weights in use: noisy in training mode, the mean in evaluation mode (built for
+        readers such as export; `forward` does not build it)."""
         if not self.training:
             return self.weight_mu
         return self.weight_mu + self.weight_sigma * torch.outer(self.eps_out, self.eps_in)
@@ -60,7 +64,11 @@ class NoisyLinear(nn.Module):
         return self.bias_mu + self.bias_sigma * self.eps_out if self.training else self.bias_mu
 
     def forward(self, x: Tensor) -> Tensor:
-        return nn.functional.linear(x, self.weight, self.bias)
+        """`x @ weight.T + bias` for `(batch, in_features)` inputs, without building the noisy weight."""
+        if not self.training:
+            return nn.functional.linear(x, self.weight_mu, self.bias_mu)
+        noise = nn.functional.linear(x * self.eps_in, self.weight_sigma) * self.eps_out
+        return nn.functional.linear(x, self.weight_mu, self.bias) + noise
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}"

@@ -30,3 +30,28 @@ def test_a_layer_alone_draws_the_same_noise_as_through_the_network() -> None:
     a.resample(torch.Generator().manual_seed(3))
     resample_noise(nn.Sequential(b), torch.Generator().manual_seed(3))
     assert torch.equal(a.eps_in, b.eps_in) and torch.equal(a.eps_out, b.eps_out)
+
+
+def test_the_two_matmul_forward_is_the_factorised_noisy_linear_map_and_its_gradients() -> None:
+    # a hand-built small case: W = mu + sigma * outer(eps_out, eps_in), b = b_mu + b_sigma * eps_out
+    layer = NoisyLinear(3, 2).double()
+    with torch.no_grad():
+        layer.weight_mu.copy_(torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], dtype=torch.float64))
+        layer.weight_sigma.copy_(torch.tensor([[0.1, 0.2, 0.3], [-0.4, 0.5, 0.6]], dtype=torch.float64))
+        layer.bias_mu.copy_(torch.tensor([0.25, -0.5], dtype=torch.float64))
+        layer.bias_sigma.copy_(torch.tensor([1.0, 2.0], dtype=torch.float64))
+        layer.eps_in.copy_(torch.tensor([1.0, -1.0, 2.0], dtype=torch.float64))
+        layer.eps_out.copy_(torch.tensor([0.5, -2.0], dtype=torch.float64))
+    x = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
+    # row 0: W0 = [1.05, -2.1, 0.8], x.W0 = 1.05 - 4.2 + 2.4 = -0.75, b0 = 0.25 + 0.5 = 0.75 -> 0.0
+    # row 1: W1 = [0.8, 4.0, -3.4], x.W1 = 0.8 + 8.0 - 10.2 = -1.4, b1 = -0.5 - 4.0 = -4.5 -> -5.9
+    out = layer(x)
+    assert torch.allclose(out, torch.tensor([[0.0, -5.9]], dtype=torch.float64))
+    out.sum().backward()
+    # d out / d sigma_ij = x_j * eps_in_j * eps_out_i; d / d mu_ij = x_j
+    expected = torch.outer(torch.tensor([0.5, -2.0]), torch.tensor([1.0, -2.0, 6.0])).double()
+    assert torch.allclose(layer.weight_sigma.grad, expected)
+    assert torch.allclose(layer.weight_mu.grad, x.expand(2, 3))
+    layer.eval()  # evaluation: the mean weights alone
+    # x.mu0 + b_mu0 = -1.5 + 0.25, x.mu1 + b_mu1 = 3.0 - 0.5
+    assert torch.allclose(layer(x), torch.tensor([[-1.25, 2.5]], dtype=torch.float64))
