@@ -72,6 +72,7 @@ BOUNDS: dict[str, Bound] = {
     "train_freq": AT_LEAST_1,
     "num_envs": AT_LEAST_1,
     "gradient_steps": AT_LEAST_1,
+    "rounds_per_batch": AT_LEAST_1,
     "target_update_interval": NON_NEGATIVE,  # 0: no target network
     "eps_start": UNIT,
     "eps_end": UNIT,

@@ -9,8 +9,8 @@
    Adam 1e-3, gamma 0.99, MSE, hard target copy every 500 gradient steps, epsilon 1.0 -> 0.05
    over the first 10,000 steps, buffer 50,000. Contenders: our train.py path (Trainer,
    callbacks, dataset, logging at its defaults; evaluation off, as the others have none)
-   interleaving 1 env step and 1 update, and in bursts of 8 (and 32) env steps then as many
-   updates; the bare
+   interleaving 1 env step and 1 update (50 such rounds per Lightning batch, the automatic
+   count, and one per batch), and in bursts of 8 (and 32) env steps then as many updates; the bare
    single-process loop below; SB3's DQN matched to the unit (if installed; it uses Huber
    loss, which it does not let one change). Env steps per second: median of --repeats runs,
    contenders alternating.
@@ -102,14 +102,16 @@ def bare_loop(unit: dict[str, Any], seed: int) -> float:
     return time.perf_counter() - start
 
 
-def ours(unit: dict[str, Any], seed: int, burst: int, out: Path) -> float:
-    """The work unit through scripts/train.py's path. Returns training seconds."""
+def ours(unit: dict[str, Any], seed: int, burst: int, out: Path, rounds: int | None = None) -> float:
+    """The work unit through scripts/train.py's path, `rounds` rounds of (burst env steps, burst
+    updates) per Lightning batch (None: the automatic count). Returns training seconds."""
     flags = ["--total-timesteps", unit["steps"], "--learning-starts", unit["learning_starts"], "--train-freq", burst,
              "--gradient-steps", burst, "--batch-size", unit["batch"], "--hidden-sizes", f"[{unit['hidden']}, "
              f"{unit['hidden']}]", "--lr", unit["lr"], "--gamma", unit["gamma"], "--target-update-interval",
              unit["target_every"], "--eps-start", unit["eps_start"], "--eps-end", unit["eps_end"],
              "--exploration-steps", unit["eps_steps"], "--buffer-size", unit["buffer"], "--eval-episodes", 0,
              "--seed", seed, "--logdir", out / "runs", "--accelerator", "cpu"]  # fmt: skip
+    flags += ["--rounds-per-batch", rounds] if rounds is not None else []
     summary = train(parse_config([str(f) for f in flags]))
     return float(summary["train_seconds"])
 
@@ -138,8 +140,10 @@ def has_sb3() -> bool:
 
 
 def throughput(unit: dict[str, Any], repeats: int, out: Path) -> dict[str, dict[str, Any]]:
+    one_plus_one = "dqn-lightning, 1 env step + 1 update"
     contenders = {"bare PyTorch loop": lambda s: bare_loop(unit, s),
-                  "dqn-lightning, 1 env step + 1 update": lambda s: ours(unit, s, 1, out),
+                  f"{one_plus_one}, interleaved (50 rounds a batch)": lambda s: ours(unit, s, 1, out),
+                  f"{one_plus_one}, one round a batch": lambda s: ours(unit, s, 1, out, 1),
                   "dqn-lightning, bursts of 8 + 8": lambda s: ours(unit, s, 8, out),
                   "dqn-lightning, bursts of 32 + 32": lambda s: ours(unit, s, 32, out)}  # fmt: skip
     if has_sb3():

@@ -8,7 +8,8 @@ the MinAtar CNN (16 3x3 filters, 128 units), batch 32, 100k replay, 5,000 random
 a quarter of --steps), then one update per env step, target copy every 1,000 updates, gamma
 0.99, Huber loss, centred RMSprop (lr 2.5e-4, alpha 0.95, eps 0.01), epsilon 1 -> 0.1 over the
 steps. Ours runs the `minatar-paper` preset through train.py's path, one env step then one
-update (1+1) and in bursts of 4 env steps then 4 updates (4+4: the same work); SB3 (pip install
+update (1+1: 50 such rounds per Lightning batch, the automatic count, and one per batch) and in
+bursts of 4 env steps then 4 updates (4+4: the same work); SB3 (pip install
 -e ".[bench]") gets the same network as a features extractor plus `net_arch=[128]`, and its
 gradient clipping is set out of reach (the recipe has none). Prints env steps per second and
 the ratios; the update floor, the env steps per second if all but the unit's updates were free
@@ -48,12 +49,14 @@ def random_steps(steps: int) -> int:
     return min(5_000, steps // 4)
 
 
-def ours(steps: int, burst: int, out: Path) -> float:
-    """Env steps per second of the work unit through train.py's path."""
+def ours(steps: int, burst: int, out: Path, rounds: int | None = None) -> float:
+    """Env steps per second of the work unit through train.py's path, `rounds` rounds of (burst env
+    steps, burst updates) per Lightning batch (None: the automatic count)."""
     start_learning = random_steps(steps)
     flags = ["--preset", "minatar-paper", "--env", ENV, "--total-timesteps", str(steps), "--learning-starts",
              str(start_learning), "--exploration-steps", str(steps), "--train-freq", str(burst), "--gradient-steps",
              str(burst), "--eval-episodes", "0", "--save-buffer", "never", "--quiet", "--logdir", str(out)]  # fmt: skip
+    flags += ["--rounds-per-batch", str(rounds)] if rounds is not None else []
     summary = train(parse_config(flags))
     return summary["env_steps"] / summary["train_seconds"]
 
@@ -151,16 +154,17 @@ def main() -> None:
     make_env(ENV).close()  # registers MinAtar, so SB3 finds the id too
     with tempfile.TemporaryDirectory() as tmp:
         results = {
-            "ours 1+1": ours(args.steps, 1, Path(tmp)),
+            "ours 1+1": ours(args.steps, 1, Path(tmp)),  # interleaved: 50 rounds a batch
+            "ours 1+1, 1 round a batch": ours(args.steps, 1, Path(tmp), 1),
             "ours 4+4": ours(args.steps, 4, Path(tmp)),
             "SB3 DQN": sb3(args.steps),
         }
     results["update floor"] = update_floor(args.steps)
     base = results["SB3 DQN"]
     print(f"\nMinAtar Breakout, paper recipe, {args.steps} env steps, torch {torch.__version__}, 1 thread")
-    print(f"{'contender':<12} {'env steps/s':>12} {'vs SB3':>8}")
+    print(f"{'contender':<26} {'env steps/s':>12} {'vs SB3':>8}")
     for name, sps in results.items():
-        print(f"{name:<12} {sps:>12.0f} {sps / base:>7.2f}x")
+        print(f"{name:<26} {sps:>12.0f} {sps / base:>7.2f}x")
     print("(update floor: the updates alone, no env, no buffer, no framework: nobody doing these updates passes it)")
     rss = buffer_peak_rss(args.transitions)
     print(f"peak RSS with a filled {args.transitions:,}-transition MinAtar buffer (10 channels): {rss / 2**20:.0f} MiB")

@@ -28,6 +28,7 @@ from dqn_lightning.bounds import check_bounds
 from dqn_lightning.checkpoint_paths import resume_hint
 from dqn_lightning.errors import ConfigError, TrainingFault
 from dqn_lightning.replay.buffer import ReplayBuffer
+from dqn_lightning.replay.dataset import ReplayDataset
 from dqn_lightning.replay.prioritized import PrioritizedReplayBuffer
 from dqn_lightning.replay.replay_files import DEFAULT_LIMIT_BYTES, ReplayFiles
 
@@ -37,7 +38,9 @@ class EnvLoop(LoopState):
 
     - At fit start: resets the env and fills the buffer with `learning_starts` env steps of a
       uniform random policy, so the dataloader's first batch finds data.
-    - Before each training batch: `train_freq` epsilon-greedy steps of every env.
+    - Before each round's draw: `train_freq` epsilon-greedy steps of every env (`collect`, which
+      the `ReplayDataset` calls: it attaches this loop as its collector when training starts);
+      with another dataloader, before each training batch.
     - Logs `rollout/episode_return`, `rollout/episode_length` per episode and `train/epsilon`,
       `perf/sps` every `log_interval` env steps, all against the env-step count (see `RolloutLog`).
     - Stops the Trainer once `total_timesteps` env steps or `max_episodes` episodes are done.
@@ -141,6 +144,8 @@ class EnvLoop(LoopState):
         self._learner: Learner | None = None  # the module, set in setup
         self.masks = ActionMasks(action_masks, env if isinstance(env, str) else "the env")
         self._stops: list[StopRequest] | None = None  # the trainer's StopRequest callbacks, found at the first batch
+        self._trainer: pl.Trainer | None = None  # set at train start, for collect()
+        self._collects_for_dataset = False  # the replay dataset calls collect() before each draw
 
     @property
     def train_seconds(self) -> float:
@@ -173,6 +178,15 @@ class EnvLoop(LoopState):
         return (self.total_timesteps is not None and self.env_steps >= self.total_timesteps) or (
             self.max_episodes is not None and self.episodes >= self.max_episodes
         )
+
+    @property
+    def budget_spent(self) -> bool:
+        """Whether another round may not start (see `ReplayDataset`): the env-step budget, which
+        every DDP rank reaches in the same round; one process also stops at the episode budget
+        (under DDP that is agreed at the batch's end, as every rank must take the same updates)."""
+        if self.world_size == 1:
+            return self.done
+        return self.total_timesteps is not None and self.env_steps >= self.total_timesteps
 
     def _done_everywhere(self, total_episodes: int) -> bool:
         """`done`, agreed by all ranks (they must stop at the same batch or DDP's all-reduce hangs):
@@ -220,12 +234,23 @@ class EnvLoop(LoopState):
         except TrainingFault as fault:
             self._fault = fault
         agree_at_batch_end(trainer, self._fault)  # before the first batch's collectives (see interface)
+        self._trainer = trainer
+        dataset = getattr(getattr(trainer, "train_dataloader", None), "dataset", None)
+        if isinstance(dataset, ReplayDataset) and dataset.buffer is self.buffer:
+            dataset.collector, self._collects_for_dataset = self, True
 
     @override
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        assert self._learner is not None  # set in setup
+        if not self._collects_for_dataset:  # another dataloader: one round's steps per batch
+            self.collect()
+
+    def collect(self) -> None:
+        """One round's env steps: `train_freq` epsilon-greedy steps of every env, each transition
+        added to the buffer (the replay dataset's `Collector`)."""
+        assert self._learner is not None and self._trainer is not None  # set in setup, at train start
+        trainer = self._trainer
         try:
             for _ in range(self.train_freq):
                 if self.done or self._fault is not None:

@@ -24,7 +24,7 @@ from dqn_lightning.learner.user_networks import choose_q_network, network_or_ali
 from dqn_lightning.learner.value_heads import apply_keeping_dtype, build_value_head
 from dqn_lightning.private_api import writes_logs_now
 from dqn_lightning.replay.buffer import ReplayBatch
-from dqn_lightning.replay.dataset import DeferredBatch
+from dqn_lightning.replay.dataset import DeferredBatch, Rounds
 
 
 class DQN(OptimizerSteps):
@@ -135,7 +135,6 @@ class DQN(OptimizerSteps):
         # wrapper: one per training step on one process (see training_step)
         self.gradient_step = 0
         self._lean_updates = False
-        self._host_slot: torch.Tensor | None = None  # this batch's PER slots, on the CPU
         # running (loss sum, Q(s,a) mean sum, updates) between log writes, on the module's device
         # (persistent: a resumed run continues the same running means)
         self._log_sums: torch.Tensor
@@ -167,24 +166,20 @@ class DQN(OptimizerSteps):
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         self._lean_updates = self.trainer.world_size == 1 and scaler is None
 
-    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        # ReplayDataset yields deferred batches: draw now, just before use (see DeferredBatch)
-        if not isinstance(batch, DeferredBatch):
-            return batch
-        # on a GPU: gathered into pinned memory, so the copy below does not hold up the host
-        drawn = batch.draw(pin=self.device.type == "cuda")
-        # PER slots go back to the buffer on the CPU: keep them here rather than copy them back
-        # from the device after the batch (a sync)
-        self._host_slot = drawn.slot
-        return drawn
-
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if isinstance(batch, DeferredBatch):  # drawn round by round in training_step, moved there
+            return batch
         if isinstance(batch, ReplayBatch):  # frame stacks: each frame copied once (see ReplayBatch)
             return batch.to_device(device)
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
-    def training_step(self, batch: ReplayBatch, batch_idx: int) -> StepOutput:
-        """One gradient step per minibatch along the batch's leading axis.
+    def training_step(self, batch: DeferredBatch | ReplayBatch, batch_idx: int) -> StepOutput:
+        """One gradient step per minibatch, round after round.
+
+        `ReplayDataset` batches are `DeferredBatch`es of rounds: each round the env loop steps
+        the envs, then the buffer draws `(gradient_steps, batch_size, ...)` minibatches, which
+        Lightning's strategy moves to this module's device (on a GPU gathered into pinned
+        memory first). A `ReplayBatch` from another dataloader is one round, already moved.
 
         The last update of a batch goes through Lightning (`manual_backward`, the wrapped
         optimizer: hooks, precision, step counting). When nothing needs Lightning's wrapper on
@@ -193,11 +188,53 @@ class DQN(OptimizerSteps):
         """
         optimizer = self.optimizers()
         assert isinstance(optimizer, LightningOptimizer)  # one optimizer: configure_optimizers
-        if self.hparams.get("lr_end") is not None:
-            self._follow_lr_schedule(optimizer.optimizer)
+        rounds: Rounds | None = None
+        if isinstance(batch, DeferredBatch):
+            rounds = batch.rounds(pin=self.device.type == "cuda")
+        losses: list[Tensor] = []
+        output: StepOutput = {}
+        drawn: ReplayBatch
+        for drawn, last in rounds if rounds is not None else ((batch, True),):  # type: ignore[assignment]
+            if self.hparams.get("lr_end") is not None:  # per round: the env-step count moved
+                self._follow_lr_schedule(optimizer.optimizer)
+            host_slot = drawn.slot  # PER slots go back to the buffer from the host copy: no sync
+            minibatches = self.trainer.strategy.batch_to_device(drawn) if rounds is not None else drawn
+            priority = self._learn(minibatches, optimizer, last, losses)
+            if priority is None:
+                continue
+            if rounds is not None:  # written before the next round draws
+                rounds.write_priorities(host_slot, priority)  # type: ignore[arg-type]  # PER batches have slots
+            else:  # the env loop writes them into its prioritized buffer
+                output["slot"], output["priority"] = drawn.slot, priority  # type: ignore[typeddict-item]
+        batch_losses = torch.stack(losses)
+        fault = self._first_non_finite(batch_losses)
+        if fault is not None:
+            output["fault"] = fault
+        if writes_logs_now(self.trainer):
+            # self.log costs about as much as a gradient step, so it runs only when Lightning will
+            # write; the values are means over every update since the last write, plotted
+            # against gradient steps (a logged "step" is the x-axis of its flush).
+            loss_sum, q_sum, count = self._log_sums
+            self.log_dict(
+                {"train/loss": loss_sum / count, "train/q_mean": q_sum / count, "step": float(self.gradient_step)},
+                batch_size=1,
+            )
+            self._log_sums.zero_()
+        return output
+
+    def _learn(
+        self,
+        batch: ReplayBatch,
+        optimizer: LightningOptimizer,
+        last_round: bool,
+        losses: list[Tensor],
+    ) -> Tensor | None:
+        """One gradient step per minibatch of one round; appends each loss to `losses`, adds the
+        round's to the running log sums, and returns the new priorities `(gradient_steps,
+        batch_size)` when the batch has PER slots."""
         n_minibatches = batch.action.shape[0]
         lean = self._lean_updates
-        losses, q_means, td_errors = [], [], []
+        td_errors, round_losses, q_means = [], [], []
         start = 0
         while start < n_minibatches:
             # the bootstrap network stays fixed until the next target copy, so the targets of
@@ -213,37 +250,22 @@ class DQN(OptimizerSteps):
                 if self.noisy:  # fresh noise for each update
                     resample_noise(self.q_network, self._generators.noise)
                 loss, q_taken, priority = self._loss(batch.obs[k], batch.action[k], targets[k - start], weight)
-                self._update(optimizer, loss, through_lightning=not lean or k == n_minibatches - 1)
+                through_lightning = not lean or (last_round and k == n_minibatches - 1)
+                self._update(optimizer, loss, through_lightning=through_lightning)
                 self.gradient_step += 1
                 self._maybe_sync_target()
-                losses.append(loss.detach())
+                round_losses.append(loss.detach())
                 q_means.append(q_taken.detach())
                 if batch.slot is not None:
                     td_errors.append(priority)
             start = end
-        batch_losses = torch.stack(losses)
-        output: StepOutput = {}
-        fault = self._first_non_finite(batch_losses)
-        if fault is not None:
-            output["fault"] = fault
-        if batch.slot is not None:  # the env loop writes them into its prioritized buffer
-            slot = self._host_slot if self._host_slot is not None else batch.slot
-            output["slot"], output["priority"] = slot, torch.stack(td_errors)
-        self._host_slot = None
-        # the update count is added as a Python number: no host-to-device copy per batch
-        self._log_sums[:2] += torch.stack((batch_losses.sum(), torch.stack(q_means).mean(dim=1).sum()))
-        self._log_sums[2] += len(losses)
-        if writes_logs_now(self.trainer):
-            # self.log costs about as much as a gradient step, so it runs only when Lightning will
-            # write; the values are means over every update since the last write, plotted
-            # against gradient steps (a logged "step" is the x-axis of its flush).
-            loss_sum, q_sum, count = self._log_sums
-            self.log_dict(
-                {"train/loss": loss_sum / count, "train/q_mean": q_sum / count, "step": float(self.gradient_step)},
-                batch_size=1,
-            )
-            self._log_sums.zero_()
-        return output
+        # added round by round, so that the float sums are the same however many rounds a batch
+        # holds; the update count is added as a Python number: no host-to-device copy
+        round_loss = torch.stack(round_losses)
+        self._log_sums[:2] += torch.stack((round_loss.sum(), torch.stack(q_means).mean(dim=1).sum()))
+        self._log_sums[2] += len(round_losses)
+        losses += round_losses
+        return torch.stack(td_errors) if td_errors else None
 
     @torch.no_grad()
     def td_targets(

@@ -18,7 +18,7 @@ class GreedyValidation(pl.LightningModule):
     """A LightningModule whose validation loop plays `eval_episodes` greedy episodes in its env.
 
     Each evaluation is one validation batch: all episodes run together in a vector env of
-    `hparams["env_id"]`, seeded from `hparams["eval_seed"]` and the gradient step, so a
+    `hparams["env_id"]`, seeded from `hparams["eval_seed"]` and the env-step count, so a
     checkpoint's evaluation is repeatable. It logs `eval/return_mean` and `eval/return_std`
     against env steps and appends a row to `eval_history`. Under DDP only rank 0 plays; the
     result is broadcast so that every rank's checkpoint callback sees the same value.
@@ -57,16 +57,18 @@ class GreedyValidation(pl.LightningModule):
 
     def validation_step(self, batch: int, batch_idx: int) -> None:
         mean, std = 0.0, 0.0
+        loop = find_env_loop(self.trainer)
+        env_steps = loop.env_steps if loop is not None else self.global_step
         if self._eval_env is not None:
-            seeds = episode_seeds(self.hparams["eval_seed"], self.global_step, self.eval_episodes)
+            # seeded by the env-step count, not Lightning's step: the same episodes however many
+            # rounds a batch holds
+            seeds = episode_seeds(self.hparams["eval_seed"], env_steps, self.eval_episodes)
             returns = evaluate(self.act, self._eval_env, seeds, masked=self.hparams.get("action_masks", False))
             mean, std = float(returns.mean()), float(returns.std())
         if self.trainer.world_size > 1:
             # rank 0 evaluated; every rank logs its result, so that checkpointing (which all ranks
             # enter together) sees the same monitored value everywhere
             mean, std = self.trainer.strategy.broadcast((mean, std), src=0)
-        loop = find_env_loop(self.trainer)
-        env_steps = loop.env_steps if loop is not None else self.global_step
         seconds = loop.train_seconds if loop is not None else 0.0
         self.eval_history.append(
             {"env_steps": env_steps, "train_seconds": seconds, "return_mean": mean, "return_std": std}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import os
 import sys
 import time
@@ -46,6 +47,7 @@ from dqn_lightning.replay.prioritized import PrioritizedReplayBuffer
 from dqn_lightning.run.config import parse_settings, run_dir_of, save_run_config
 from dqn_lightning.run.devices import placement
 from dqn_lightning.run.loggers import build_loggers, finish_trackers, log_settings, write_trackers
+from dqn_lightning.run.rounds import rounds_per_batch
 from dqn_lightning.run.summary import format_summary, run_summary, write_summary
 from dqn_lightning.run.train_config import TrainConfig
 
@@ -154,7 +156,8 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         plugins=[AtomicCheckpointIO()],
     )
     # intervals in env steps -> training batches; under DDP each batch steps the envs of every rank
-    env_steps_per_batch = config.train_freq * config.num_envs * trainer.world_size
+    rounds = batch_rounds(config, env_loop, trainer.world_size)
+    env_steps_per_batch = rounds * config.train_freq * config.num_envs * trainer.world_size
     trainer.val_check_interval = max(1, config.eval_interval // env_steps_per_batch)
     # set after construction because world_size is the strategy's; Lightning keeps it as a plain attribute
     trainer.log_every_n_steps = max(1, 1_000 // env_steps_per_batch)  # type: ignore[attr-defined]
@@ -163,8 +166,25 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         if config.resume is None:
             save_run_config(config, loggers[0].log_dir)  # type: ignore[arg-type]  # a local logger's folder
         write_trackers(loggers, loggers[0].log_dir)  # type: ignore[arg-type]
-    dataloader = replay_dataloader(buffer, config.batch_size, config.gradient_steps)
+    dataloader = replay_dataloader(buffer, config.batch_size, config.gradient_steps, rounds)
     return Run(config, model, buffer, env_loop, checkpoint, interrupt, loggers, trainer, dataloader)
+
+
+def batch_rounds(config: TrainConfig, env_loop: EnvLoop, world_size: int) -> int:
+    """--rounds-per-batch, checked, or chosen: batches end at every evaluation, periodic
+    checkpoint and log point (see `run.rounds`)."""
+    per_step = config.num_envs * world_size
+    intervals = [env_loop.log_interval]
+    intervals += [config.eval_interval] if config.eval_episodes > 0 else []
+    intervals += [config.checkpoint_interval] if config.checkpoint_interval else []
+    return rounds_per_batch(
+        given=config.rounds_per_batch,
+        env_steps_per_round=config.train_freq * per_step,
+        gradient_steps=config.gradient_steps,
+        fill_env_steps=math.ceil(config.learning_starts / per_step) * per_step,
+        intervals=intervals,
+        episode_budget_under_ddp=config.max_episodes is not None and world_size > 1,
+    )
 
 
 def train(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> dict[str, Any]:

@@ -58,6 +58,11 @@ class TrainConfig:
     """Envs stepped together in a Gymnasium SyncVectorEnv; each step adds num_envs transitions."""
     gradient_steps: int = 1
     """Gradient steps per training step."""
+    rounds_per_batch: int | None = None
+    """Rounds of (--train-freq env steps, --gradient-steps updates) per Lightning batch, run in
+    exactly the order of one-round batches, Lightning's per-batch cost paid once (null: the most,
+    up to 64 env steps or updates a batch, that keeps evaluations, checkpoints and log points at
+    their env steps)."""
     target_update_interval: int = default_of(DQN, "target_update_interval")
     """Gradient steps between target-network copies (0: no target network)."""
     eps_start: float = default_of(EnvLoop, "eps_start")

@@ -37,7 +37,11 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("extra", [[], ["--rainbow", "--total-timesteps", "2000"]], ids=["dqn", "rainbow"])
 def test_killed_run_resumes_exactly(tmp_path: Path, extra: list[str]) -> None:
-    """Rainbow adds noisy layers (their noise and torch's generator), C51 and prioritized replay."""
+    """Rainbow adds noisy layers (their noise and torch's generator), C51 and prioritized replay.
+
+    The runs carry 25 rounds (50 env steps) per Lightning batch (the automatic count: batch ends
+    on every 200 env steps), so the kill lands inside a batch, and the resumed run must redo it.
+    """
     flags = [*FLAGS, *extra]
     a = subprocess.run([*flags, "--logdir", "a"], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
     assert a.returncode == 0, a.stderr[-2000:]

@@ -21,6 +21,8 @@ from dqn_lightning import (
     bellman_mse,
     replay_dataloader,
 )
+from dqn_lightning.replay.buffer import ReplayBatch
+from dqn_lightning.replay.dataset import Rounds
 from tests.helpers import quiet_trainer
 
 
@@ -160,24 +162,31 @@ def test_training_writes_td_errors_back_as_priorities(tmp_path: Path) -> None:
 
 
 def test_priorities_go_back_with_the_slots_drawn_on_the_host(tmp_path: Path) -> None:
-    # a stand-in for a GPU: the transfer hands the step a copy of the batch; the slots the env
-    # loop gets back must be the drawn host tensors, not the moved ones (copying those back syncs)
+    # a stand-in for a GPU: the transfer hands the step a copy of the batch; the slots written
+    # back must be the drawn host tensors, not the moved ones (copying those back syncs)
     pl.seed_everything(0, verbose=False)
     drawn: list[torch.Tensor] = []
-    returned: list[torch.Tensor] = []
+    written: list[torch.Tensor] = []
 
     class MovedDQN(DQN):
         def transfer_batch_to_device(self, batch, device, dataloader_idx):  # type: ignore[no-untyped-def]
+            if not isinstance(batch, ReplayBatch):
+                return super().transfer_batch_to_device(batch, device, dataloader_idx)
             drawn.append(batch.slot)
             return batch._replace(slot=batch.slot.clone())
 
-    class Outputs(pl.Callback):
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[no-untyped-def]
-            returned.append(outputs["slot"])
-            assert outputs["slot"] is not batch.slot  # the step saw the moved copy
+    original = Rounds.write_priorities
 
-    model = MovedDQN.from_env("CartPole-v1", hidden_sizes=(16,), eval_episodes=0)
-    buffer = PrioritizedReplayBuffer(2_000, (4,), seed=0)
-    loop = EnvLoop("CartPole-v1", buffer, total_timesteps=300, learning_starts=200, seed=0)
-    quiet_trainer(tmp_path, [loop, Outputs()]).fit(model, replay_dataloader(buffer, 16))
-    assert len(returned) == 100 and all(r is d for r, d in zip(returned, drawn, strict=True))
+    def recording(self: Rounds, slot: torch.Tensor, priority: torch.Tensor) -> None:
+        written.append(slot)
+        original(self, slot, priority)
+
+    Rounds.write_priorities = recording  # type: ignore[method-assign]
+    try:
+        model = MovedDQN.from_env("CartPole-v1", hidden_sizes=(16,), eval_episodes=0)
+        buffer = PrioritizedReplayBuffer(2_000, (4,), seed=0)
+        loop = EnvLoop("CartPole-v1", buffer, total_timesteps=300, learning_starts=200, seed=0)
+        quiet_trainer(tmp_path, [loop]).fit(model, replay_dataloader(buffer, 16, rounds_per_batch=5))
+    finally:
+        Rounds.write_priorities = original  # type: ignore[method-assign]
+    assert len(written) == 100 and all(w is d for w, d in zip(written, drawn, strict=True))

@@ -34,6 +34,8 @@ def test_tiny_run_writes_events_checkpoints_and_summary(tmp_path: Path) -> None:
         "400",
         "--eval-episodes",
         "3",
+        "--stop-at-return",
+        "1000",  # above CartPole's 500: the whole budget runs, however early an evaluation scores 500
         "--logdir",
         "logs",
         cwd=tmp_path,
