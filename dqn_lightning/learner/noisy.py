@@ -2,9 +2,12 @@
 
 In training mode a layer's weights are `mu + sigma * epsilon`, with epsilon redrawn by
 `resample_noise`; in evaluation mode they are `mu` alone, so greedy evaluation is deterministic.
-The noisy weight matrix is never built: with factorised noise `epsilon = outer(eps_out, eps_in)`,
-`x @ (mu + sigma * epsilon).T = x @ mu.T + ((x * eps_in) @ sigma.T) * eps_out`, two matmuls
-instead of an `(out, in)` outer product, multiply and add on every forward and in its backward.
+With factorised noise `epsilon = outer(eps_out, eps_in)`, `x @ (mu + sigma * epsilon).T =
+x @ mu.T + ((x * eps_in) @ sigma.T) * eps_out`: a second matmul instead of building the `(out,
+in)` noisy weight. That is cheaper only for a few rows (acting: 28 against 46 us for a 256x256
+layer and one row, one CPU thread); for minibatches the second matmul, and its two in the
+backward, cost more than building the weight (128 rows: 977 against 541 us forward and
+backward), so `forward` builds the weight for those (`TWO_MATMULS_UP_TO` rows).
 The noise comes from a generator the caller owns (`DQN` keeps one and saves its state in the
 checkpoint, beside the noise buffers), not torch's global one: other code draws from that (a
 DataLoader draws a seed when it starts iterating), which would shift the noise on resume.
@@ -13,9 +16,13 @@ DataLoader draws a seed when it starts iterating), which would shift the noise o
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 from torch import Tensor, nn
+
+TWO_MATMULS_UP_TO = 4
+"""Inputs of at most this many rows take the two-matmul form, larger ones the built weight."""
 
 
 class NoisyLinear(nn.Module):
@@ -53,8 +60,7 @@ class NoisyLinear(nn.Module):
 
     @property
     def weight(self) -> Tensor:
-        """The weights in use: noisy in training mode, the mean in evaluation mode (built for
-        readers such as export; `forward` does not build it)."""
+        """The weights in use: noisy in training mode, the mean in evaluation mode."""
         if not self.training:
             return self.weight_mu
         return self.weight_mu + self.weight_sigma * torch.outer(self.eps_out, self.eps_in)
@@ -64,9 +70,11 @@ class NoisyLinear(nn.Module):
         return self.bias_mu + self.bias_sigma * self.eps_out if self.training else self.bias_mu
 
     def forward(self, x: Tensor) -> Tensor:
-        """`x @ weight.T + bias` for `(batch, in_features)` inputs, without building the noisy weight."""
+        """`x @ weight.T + bias` for `(batch, in_features)` inputs, in the cheaper form for their rows."""
         if not self.training:
             return nn.functional.linear(x, self.weight_mu, self.bias_mu)
+        if x.shape[0] > TWO_MATMULS_UP_TO:
+            return nn.functional.linear(x, self.weight, self.bias)
         noise = nn.functional.linear(x * self.eps_in, self.weight_sigma) * self.eps_out
         return nn.functional.linear(x, self.weight_mu, self.bias) + noise
 
@@ -76,29 +84,30 @@ class NoisyLinear(nn.Module):
 
 def resample_noise(module: nn.Module, generator: torch.Generator | None = None) -> None:
     """Redraws the noise of every noisy layer in `module` (nothing for a network without any)."""
-    buffers = [
-        eps for layer in module.modules() if isinstance(layer, NoisyLinear) for eps in (layer.eps_in, layer.eps_out)
-    ]
-    if buffers:
-        _draw_into(buffers, generator)
+    layers = _noisy_layers.get(module)
+    if layers is None:  # found once per network: walking the modules costs as much as the draw
+        layers = _noisy_layers[module] = [layer for layer in module.modules() if isinstance(layer, NoisyLinear)]
+    if layers:
+        _draw_into([eps for layer in layers for eps in (layer.eps_in, layer.eps_out)], generator)
+
+
+_noisy_layers: weakref.WeakKeyDictionary[nn.Module, list[NoisyLinear]] = weakref.WeakKeyDictionary()
 
 
 @torch.no_grad()
 def _draw_into(buffers: list[Tensor], generator: torch.Generator | None) -> None:
     """Fills `buffers` (one device, one dtype) with fresh `f(x)` noise drawn on the CPU generator.
 
-    The draws land in one host tensor, each buffer's in the order and the shape it would be drawn
-    alone (so the stream, and every CPU result, is the same as drawing buffer by buffer), and go
-    to a GPU in one copy from pinned memory that does not wait for the host: one transfer per
-    update or env step instead of two per layer, each a sync from pageable memory.
+    One draw of standard normals for all of them (`torch.randn(total)`, split in order: the
+    first layer's `eps_in`, its `eps_out`, the next layer's...), `f` applied in place, then to a
+    GPU in one copy from pinned memory that does not wait for the host: one transfer per update
+    or env step instead of two per layer, each a sync from pageable memory.
     """
     device = buffers[0].device
     sizes = [eps.numel() for eps in buffers]
     # pinned: the copy below runs on the GPU's stream without a host sync; torch's pinned-memory
     # cache keeps the block until that copy is done, so a new draw cannot overwrite it early
-    host = torch.empty(sum(sizes), pin_memory=device.type == "cuda")
-    for x, eps in zip(host.split(sizes), buffers, strict=True):
-        x.view(eps.shape).normal_(generator=generator)  # what torch.randn(shape, generator) draws
+    host = torch.empty(sum(sizes), pin_memory=device.type == "cuda").normal_(generator=generator)
     sign = host.sign()
     host.abs_().sqrt_().mul_(sign)  # in place: the result stays in the pinned block
     moved = host.to(device, non_blocking=True)
