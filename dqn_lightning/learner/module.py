@@ -135,6 +135,7 @@ class DQN(OptimizerSteps):
         # wrapper: one per training step on one process (see training_step)
         self.gradient_step = 0
         self._lean_updates = False
+        self._transfer_hooked = False  # a subclass overrides a batch-transfer hook (set at fit start)
         # running (loss sum, Q(s,a) mean sum, updates) between log writes, on the module's device
         # (persistent: a resumed run continues the same running means)
         self._log_sums: torch.Tensor
@@ -165,6 +166,8 @@ class DQN(OptimizerSteps):
             )
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         self._lean_updates = self.trainer.world_size == 1 and scaler is None
+        hooks = ("transfer_batch_to_device", "on_after_batch_transfer")
+        self._transfer_hooked = any(getattr(type(self), hook) is not getattr(DQN, hook) for hook in hooks)
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         if isinstance(batch, DeferredBatch):  # drawn round by round in training_step, moved there
@@ -193,19 +196,26 @@ class DQN(OptimizerSteps):
             rounds = batch.rounds(pin=self.device.type == "cuda")
         losses: list[Tensor] = []
         output: StepOutput = {}
+        # the running sums as views, taken once per batch (an index op costs as much as an add)
+        sums = (self._log_sums[0], self._log_sums[1])
+        # on the CPU the drawn batch is where the module is: Lightning's transfer call is skipped
+        # unless a subclass hooks into it
+        move = rounds is not None and (self.device.type != "cpu" or self._transfer_hooked)
+        follow_lr = self.hparams.get("lr_end") is not None
         drawn: ReplayBatch
         for drawn, last in rounds if rounds is not None else ((batch, True),):  # type: ignore[assignment]
-            if self.hparams.get("lr_end") is not None:  # per round: the env-step count moved
+            if follow_lr:  # per round: the env-step count moved
                 self._follow_lr_schedule(optimizer.optimizer)
             host_slot = drawn.slot  # PER slots go back to the buffer from the host copy: no sync
-            minibatches = self.trainer.strategy.batch_to_device(drawn) if rounds is not None else drawn
-            priority = self._learn(minibatches, optimizer, last, losses)
+            minibatches = self.trainer.strategy.batch_to_device(drawn) if move else drawn
+            priority = self._learn(minibatches, optimizer, last, losses, sums)
             if priority is None:
                 continue
             if rounds is not None:  # written before the next round draws
                 rounds.write_priorities(host_slot, priority)  # type: ignore[arg-type]  # PER batches have slots
             else:  # the env loop writes them into its prioritized buffer
                 output["slot"], output["priority"] = drawn.slot, priority  # type: ignore[typeddict-item]
+        self._log_sums[2] += len(losses)  # a Python number: no host-to-device copy
         batch_losses = torch.stack(losses)
         fault = self._first_non_finite(batch_losses)
         if fault is not None:
@@ -228,23 +238,23 @@ class DQN(OptimizerSteps):
         optimizer: LightningOptimizer,
         last_round: bool,
         losses: list[Tensor],
+        sums: tuple[Tensor, Tensor],
     ) -> Tensor | None:
         """One gradient step per minibatch of one round; appends each loss to `losses`, adds the
-        round's to the running log sums, and returns the new priorities `(gradient_steps,
-        batch_size)` when the batch has PER slots."""
+        round's loss and Q(s, a) mean to the running `sums`, and returns the new priorities
+        `(gradient_steps, batch_size)` when the batch has PER slots."""
         n_minibatches = batch.action.shape[0]
         lean = self._lean_updates
         td_errors, round_losses, q_means = [], [], []
+        step = self.gradient_step  # a local count: nn.Module's setattr costs microseconds per update
+        sync_every = self.target_update_interval if self.target_network is not None else 0
         start = 0
         while start < n_minibatches:
             # the bootstrap network stays fixed until the next target copy, so the targets of
             # all minibatches before it come from one batched forward pass
-            end = min(n_minibatches, start + self._updates_before_target_changes())
-            steps = batch.steps[start:end] if batch.steps is not None else None
-            next_mask = batch.next_mask[start:end] if batch.next_mask is not None else None
-            targets = self.td_targets(
-                batch.reward[start:end], batch.terminated[start:end], batch.next_obs[start:end], steps, next_mask
-            )
+            end = min(n_minibatches, start + self._updates_before_target_changes(step))
+            part = batch if (start, end) == (0, n_minibatches) else _minibatches(batch, start, end)
+            targets = self.td_targets(part.reward, part.terminated, part.next_obs, part.steps, part.next_mask)
             for k in range(start, end):
                 weight = batch.weight[k] if batch.weight is not None else None
                 if self.noisy:  # fresh noise for each update
@@ -252,18 +262,23 @@ class DQN(OptimizerSteps):
                 loss, q_taken, priority = self._loss(batch.obs[k], batch.action[k], targets[k - start], weight)
                 through_lightning = not lean or (last_round and k == n_minibatches - 1)
                 self._update(optimizer, loss, through_lightning=through_lightning)
-                self.gradient_step += 1
-                self._maybe_sync_target()
+                step += 1
+                if sync_every and step % sync_every == 0:
+                    self.sync_target()
                 round_losses.append(loss.detach())
                 q_means.append(q_taken.detach())
                 if batch.slot is not None:
                     td_errors.append(priority)
             start = end
-        # added round by round, so that the float sums are the same however many rounds a batch
-        # holds; the update count is added as a Python number: no host-to-device copy
-        round_loss = torch.stack(round_losses)
-        self._log_sums[:2] += torch.stack((round_loss.sum(), torch.stack(q_means).mean(dim=1).sum()))
-        self._log_sums[2] += len(round_losses)
+        self.gradient_step = step
+        # added round by round, so that the float sums are the same however many rounds a batch holds
+        loss_sum, q_sum = sums
+        if len(round_losses) == 1:
+            loss_sum.add_(round_losses[0])
+            q_sum.add_(q_means[0].mean())
+        else:
+            loss_sum.add_(torch.stack(round_losses).sum())
+            q_sum.add_(torch.stack(q_means).mean(dim=1).sum())
         losses += round_losses
         return torch.stack(td_errors) if td_errors else None
 
@@ -328,3 +343,14 @@ class DQN(OptimizerSteps):
         restore_rng_states(states)
         ranks, rank = states.get("ranks"), self.global_rank
         self._generators.load_state(ranks[rank] if ranks and rank < len(ranks) else states)
+
+
+def _minibatches(batch: ReplayBatch, start: int, end: int) -> ReplayBatch:
+    """The target inputs of minibatches `start:end` of a stacked batch (the rest left out)."""
+    return batch._replace(
+        reward=batch.reward[start:end],
+        terminated=batch.terminated[start:end],
+        next_obs=batch.next_obs[start:end],
+        steps=batch.steps[start:end] if batch.steps is not None else None,
+        next_mask=batch.next_mask[start:end] if batch.next_mask is not None else None,
+    )

@@ -76,15 +76,11 @@ class OptimizerSteps(QPolicy):
         fused = getattr(optimizer, "_step_supports_amp_scaling", False)
         return isinstance(plugin, MixedPrecision) and getattr(plugin, "scaler", None) is None and fused
 
-    def _updates_before_target_changes(self) -> int:
-        """Gradient steps from now until the bootstrap network next changes."""
+    def _updates_before_target_changes(self, step: int) -> int:
+        """Gradient steps from `step` until the bootstrap network next changes."""
         if self.target_network is None or self.double_q:
             return 1  # the online network takes part in the target, and it changes with every update
-        return self.target_update_interval - self.gradient_step % self.target_update_interval
-
-    def _maybe_sync_target(self) -> None:
-        if self.target_network is not None and self.gradient_step % self.target_update_interval == 0:
-            self.sync_target()
+        return self.target_update_interval - step % self.target_update_interval
 
     @torch.no_grad()
     def sync_target(self) -> None:
