@@ -7,7 +7,11 @@ The same work for every contender of an env: our DQN preset for it (`lunarlander
 `minatar-breakout` on MinAtar/Breakout-v0), and that preset with one of Rainbow's parts added
 (`--prioritized`, `--dueling`, `--distributional c51`, `--noisy`), then `--rainbow` itself: the
 same env steps, the same updates (bursts of the preset's size), the same batch, learning from a
-quarter of the steps on. Prints env steps per second and each one's ratio to DQN. The Rainbow
+quarter of the steps on. Prints env steps per second and each one's ratio to DQN, and beside them
+each contender's update floor: env steps per second if all but its updates were free (its own
+network, value head, batch, n-step and importance weights on batches made beforehand: target
+pass, online pass, loss, backward, optimizer step; no env, no buffer, no Lightning), whose
+ratio to DQN's floor bounds what any implementation of that contender can reach. The Rainbow
 presets (`lunarlander-rainbow`, `minatar-rainbow`) are these presets plus `--rainbow` (the
 MinAtar one with 1-step returns). Run it on an idle machine: one process at a time, one torch
 thread.
@@ -18,9 +22,16 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from dqn_lightning.acting.envs import env_spaces
+from dqn_lightning.learner.noisy import resample_noise
 from dqn_lightning.run import train
+from dqn_lightning.run.build import build_module
 from dqn_lightning.run.config import parse_config
 
 ENVS = {  # name: the DQN preset and its flags
@@ -49,19 +60,59 @@ def env_steps_per_second(flags: list[str]) -> float:
     return float(summary["env_steps"] / summary["train_seconds"])
 
 
+def update_floor(flags: list[str], timed: int = 400) -> float:
+    """Env steps per second if everything but the contender's updates took no time (see above)."""
+    config = parse_config(flags)
+    spaces = env_spaces(config.env)
+    torch.manual_seed(0)
+    model = build_module(config, spaces)
+    optimizer = model.configure_optimizers()
+    batch, k = config.batch_size, 16
+    obs = torch.rand(k, 2, batch, *spaces.obs_shape)
+    obs = (obs < 0.1).to(torch.uint8) * 255 if spaces.obs_dtype == np.uint8 else obs  # MinAtar: uint8 frames
+    actions, rewards = torch.randint(0, spaces.n_actions, (k, batch)), torch.rand(k, batch)
+    terminated = (torch.rand(k, batch) < 0.01).float()
+    steps = torch.full((k, batch), float(config.n_step)) if config.n_step > 1 else None
+    weight = torch.rand(k, batch) if config.prioritized else None
+    start = 0.0
+    for i in range(timed + 50):  # the first 50 warm up
+        if i == 50:
+            start = time.perf_counter()
+        j = i % k
+        if model.noisy:
+            resample_noise(model.q_network, model._generators.noise)
+        targets = model.td_targets(
+            rewards[j : j + 1], terminated[j : j + 1], obs[j, 1][None], steps[j : j + 1] if steps is not None else None
+        )
+        loss, _, _ = model._loss(obs[j, 0], actions[j], targets[0], weight[j] if weight is not None else None)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    per_update = (time.perf_counter() - start) / timed
+    return config.train_freq / (config.gradient_steps * per_update)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20_000, help="env steps per contender")
     parser.add_argument("--envs", nargs="+", choices=list(ENVS), default=list(ENVS))
+    parser.add_argument("--floor-updates", type=int, default=400, help="updates timed for each update floor")
     args = parser.parse_args(argv)
-    lines = ["| env | contender | env steps/s | vs DQN |", "|---|---|---:|---:|"]
+    torch.set_num_threads(1)
+    lines = [
+        "| env | contender | env steps/s | vs DQN | update floor | floor vs DQN's |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for env in args.envs:
-            base_sps = None
+            base_sps = base_floor = None
             for label in CONTENDERS:
-                sps = env_steps_per_second(contender_flags(env, label, args.steps, Path(tmp) / env))
-                base_sps = base_sps or sps
-                lines.append(f"| {env} | {label} | {sps:.0f} | {sps / base_sps:.2f}x |")
+                flags = contender_flags(env, label, args.steps, Path(tmp) / env)
+                sps = env_steps_per_second(flags)
+                floor = update_floor(flags, args.floor_updates)
+                base_sps, base_floor = base_sps or sps, base_floor or floor
+                lines.append(f"| {env} | {label} | {sps:.0f} | {sps / base_sps:.2f}x | {floor:.0f} "
+                             f"| {floor / base_floor:.2f}x |")  # fmt: skip
                 print(lines[-1], flush=True)
     print("\n".join(lines))
     return 0

@@ -37,7 +37,7 @@ def test_every_contender_does_the_same_work_and_differs_only_in_its_part(env: st
 
 
 def test_quick_run_prints_a_row_per_contender(capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench.main(["--steps", "256", "--envs", "minatar-breakout"]) == 0
+    assert bench.main(["--steps", "256", "--envs", "minatar-breakout", "--floor-updates", "5"]) == 0
     table = capsys.readouterr().out.split("| env |")[-1]
     assert [line.split("|")[2].strip() for line in table.splitlines()[2:]] == list(bench.CONTENDERS)
-    assert "| 1.00x |" in table
+    assert table.count("| 1.00x |") >= 2  # DQN's row: its speed and its floor against themselves
