@@ -157,7 +157,8 @@ class TrainConfig:
     """Deterministic kernels on a GPU (Lightning's deterministic=True, CUBLAS_WORKSPACE_CONFIG): a seed
     then repeats a GPU run exactly, somewhat slower. CPU runs repeat exactly without it."""
     max_steps: int = -1
-    """Extra limit on Lightning's global step, which counts training steps on one process (-1: none)."""
+    """Extra limit on Lightning's global step, which counts training batches (of --rounds-per-batch rounds) on one
+    process (-1: none)."""
     max_time: str | None = None
     """Extra wall-time limit, DD:HH:MM:SS (Lightning's max_time)."""
     torch_threads: int | None = 1
