@@ -254,12 +254,26 @@ class DQN(OptimizerSteps):
             # all minibatches before it come from one batched forward pass
             end = min(n_minibatches, start + self._updates_before_target_changes(step))
             part = batch if (start, end) == (0, n_minibatches) else _minibatches(batch, start, end)
-            targets = self.td_targets(part.reward, part.terminated, part.next_obs, part.steps, part.next_mask)
+            if self.double_q:  # the online network's choice changes with every update: its pass per update
+                next_out = self._bootstrap_pass(part.next_obs)
+            else:
+                targets = self.td_targets(part.reward, part.terminated, part.next_obs, part.steps, part.next_mask)
             for k in range(start, end):
+                if self.double_q:
+                    j = k - start
+                    targets = self.td_targets(
+                        part.reward[j : j + 1],
+                        part.terminated[j : j + 1],
+                        part.next_obs[j : j + 1],
+                        part.steps[j : j + 1] if part.steps is not None else None,
+                        part.next_mask[j : j + 1] if part.next_mask is not None else None,
+                        next_out=next_out[j],
+                    )
                 weight = batch.weight[k] if batch.weight is not None else None
                 if self.noisy:  # fresh noise for each update
                     resample_noise(self.q_network, self._generators.noise)
-                loss, q_taken, priority = self._loss(batch.obs[k], batch.action[k], targets[k - start], weight)
+                target = targets[0] if self.double_q else targets[k - start]
+                loss, q_taken, priority = self._loss(batch.obs[k], batch.action[k], target, weight)
                 through_lightning = not lean or (last_round and k == n_minibatches - 1)
                 self._update(optimizer, loss, through_lightning=through_lightning)
                 step += 1
@@ -290,6 +304,7 @@ class DQN(OptimizerSteps):
         next_obs: Tensor,
         steps: Tensor | None = None,
         next_mask: Tensor | None = None,
+        next_out: Tensor | None = None,
     ) -> Tensor:
         """Bellman targets for stacked minibatches: `(k, batch)` (distributional: `(k, batch, atoms)`)
         from `(k, batch)` rewards and flags and `(k, batch, *obs_shape)` next observations.
@@ -297,18 +312,27 @@ class DQN(OptimizerSteps):
         `steps` `(k, batch)`: rewards summed per row (n-step returns), which bootstrap with
         `gamma ** steps`; None for 1-step rows. `next_mask` `(k, batch, n_actions)` bool: the next
         states' legal actions (action masks), which alone the bootstrap may pick; None: all.
+        `next_out`: the bootstrap network's outputs for `next_obs` `(k * batch, ...)`, when a pass
+        over more minibatches made them already (see `_bootstrap_pass`).
         """
-        bootstrap = self.target_network if self.target_network is not None else self.q_network
-        if self.noisy and bootstrap is self.target_network:
-            resample_noise(bootstrap, self._generators.noise)  # the target network's own noise, redrawn per target
         flat_next = next_obs.flatten(0, 1)
+        if next_out is None:
+            next_out = self._bootstrap_pass(next_obs).flatten(0, 1)
         gamma: float | torch.Tensor = self.gamma if steps is None else self.gamma ** steps.flatten()
         online = self.q_network(flat_next) if self.double_q else None
         mask = next_mask.flatten(0, 1) if next_mask is not None else None
-        target = self.value_head.target(
-            reward.flatten(), terminated.flatten(), gamma, bootstrap(flat_next), online, mask
-        )
+        target = self.value_head.target(reward.flatten(), terminated.flatten(), gamma, next_out, online, mask)
         return target.view(*reward.shape, *target.shape[1:])
+
+    @torch.no_grad()
+    def _bootstrap_pass(self, next_obs: Tensor) -> Tensor:
+        """The bootstrap network's outputs `(k, batch, ...)` for `(k, batch, *obs_shape)` next observations,
+        in one pass (the target network's noise redrawn for it)."""
+        bootstrap = self.target_network if self.target_network is not None else self.q_network
+        if self.noisy and bootstrap is self.target_network:
+            resample_noise(bootstrap, self._generators.noise)
+        out = bootstrap(next_obs.flatten(0, 1))
+        return out.view(*next_obs.shape[:2], *out.shape[1:])
 
     def td_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """The value head's loss (DQN: MSE or Huber TD loss) on one minibatch, and Q(s, a) `(batch,)`."""

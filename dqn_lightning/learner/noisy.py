@@ -63,11 +63,11 @@ class NoisyLinear(nn.Module):
         """The weights in use: noisy in training mode, the mean in evaluation mode."""
         if not self.training:
             return self.weight_mu
-        return self.weight_mu + self.weight_sigma * torch.outer(self.eps_out, self.eps_in)
+        return torch.addcmul(self.weight_mu, self.weight_sigma, torch.outer(self.eps_out, self.eps_in))
 
     @property
     def bias(self) -> Tensor:
-        return self.bias_mu + self.bias_sigma * self.eps_out if self.training else self.bias_mu
+        return torch.addcmul(self.bias_mu, self.bias_sigma, self.eps_out) if self.training else self.bias_mu
 
     def forward(self, x: Tensor) -> Tensor:
         """`x @ weight.T + bias` for `(batch, in_features)` inputs, in the cheaper form for their rows."""

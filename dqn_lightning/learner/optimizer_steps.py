@@ -77,9 +77,10 @@ class OptimizerSteps(QPolicy):
         return isinstance(plugin, MixedPrecision) and getattr(plugin, "scaler", None) is None and fused
 
     def _updates_before_target_changes(self, step: int) -> int:
-        """Gradient steps from `step` until the bootstrap network next changes."""
-        if self.target_network is None or self.double_q:
-            return 1  # the online network takes part in the target, and it changes with every update
+        """Gradient steps from `step` until the bootstrap network next changes (Double DQN's online
+        choice changes with every update: `DQN._learn` makes that pass per update)."""
+        if self.target_network is None:
+            return 1  # the online network bootstraps itself, and it changes with every update
         return self.target_update_interval - step % self.target_update_interval
 
     @torch.no_grad()

@@ -1,0 +1,21 @@
+"""The Atari update benchmark times every row it names (speed is never asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import load_script
+
+bench = load_script("benchmark_atari_update")
+
+
+def test_quick_run_prints_every_network_thread_and_memory_format(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.argv", ["benchmark_atari_update.py", "--updates", "3"])
+    bench.main()
+    rows = [line.split("|")[1:4] for line in capsys.readouterr().out.splitlines()[2:]]
+    expected = [
+        [label, threads, memory] for label in bench.RECIPES for threads in ("1", "2") for memory in ("no", "yes")
+    ]
+    assert [[cell.strip() for cell in row] for row in rows] == expected
