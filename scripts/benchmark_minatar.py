@@ -16,13 +16,15 @@ the ratios; the update floor, the env steps per second if all but the unit's upd
 (the same network, batch, loss and optimizer on batches made beforehand, no env, no buffer, no
 framework), the most any contender doing these updates could reach; and the peak RSS of a
 filled 100,000-transition MinAtar buffer (Seaquest's 10 channels, the largest) measured in a
-fresh process. Run it on an idle machine.
+fresh process. Every contender runs --repeats times, alternating; medians are printed. Run it on
+an idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -149,19 +151,29 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--transitions", type=int, default=100_000, help="size of the memory probe's buffer")
     parser.add_argument("--out", type=Path, default=Path("lightning_logs/benchmark_minatar"))
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of all contenders, alternating")
     args = parser.parse_args()
     torch.set_num_threads(1)
     make_env(ENV).close()  # registers MinAtar, so SB3 finds the id too
+    runs: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        results = {
-            "ours 1+1": ours(args.steps, 1, Path(tmp)),  # interleaved: 50 rounds a batch
-            "ours 1+1, 1 round a batch": ours(args.steps, 1, Path(tmp), 1),
-            "ours 4+4": ours(args.steps, 4, Path(tmp)),
-            "SB3 DQN": sb3(args.steps),
+        contenders = {
+            "ours 1+1": lambda: ours(args.steps, 1, Path(tmp)),  # interleaved: 50 rounds a batch
+            "ours 1+1, 1 round a batch": lambda: ours(args.steps, 1, Path(tmp), 1),
+            "ours 4+4": lambda: ours(args.steps, 4, Path(tmp)),
+            "SB3 DQN": lambda: sb3(args.steps),
+            "update floor": lambda: update_floor(args.steps),
         }
-    results["update floor"] = update_floor(args.steps)
+        # alternating, so that drifts in this machine's speed (seen up to 1.6x between minutes)
+        # hit every contender alike; medians reported
+        for repeat in range(args.repeats):
+            for name, run in contenders.items():
+                runs.setdefault(name, []).append(run())
+                print(f"  {name}: run {repeat + 1}: {runs[name][-1]:.0f} env steps/s", flush=True)
+    results = {name: statistics.median(values) for name, values in runs.items()}
     base = results["SB3 DQN"]
-    print(f"\nMinAtar Breakout, paper recipe, {args.steps} env steps, torch {torch.__version__}, 1 thread")
+    print(f"\nMinAtar Breakout, paper recipe, {args.steps} env steps, torch {torch.__version__}, 1 thread, "
+          f"median of {args.repeats}")  # fmt: skip
     print(f"{'contender':<26} {'env steps/s':>12} {'vs SB3':>8}")
     for name, sps in results.items():
         print(f"{name:<26} {sps:>12.0f} {sps / base:>7.2f}x")
@@ -170,7 +182,7 @@ def main() -> None:
     print(f"peak RSS with a filled {args.transitions:,}-transition MinAtar buffer (10 channels): {rss / 2**20:.0f} MiB")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmark_minatar.json").write_text(
-        json.dumps({"steps": args.steps, "sps": results, "buffer_peak_rss_bytes": rss}, indent=2) + "\n"
+        json.dumps({"steps": args.steps, "sps": results, "runs": runs, "buffer_peak_rss_bytes": rss}, indent=2) + "\n"
     )
 
 

@@ -9,9 +9,9 @@ The same work for every contender of an env: our DQN preset for it (`lunarlander
 same env steps, the same updates (bursts of the preset's size), the same batch, learning from a
 quarter of the steps on. Prints env steps per second and each one's ratio to DQN, and beside them
 each contender's update floor: env steps per second if all but its updates were free (its own
-network, value head, batch, n-step and importance weights on batches made beforehand: target
-pass, online pass, loss, backward, optimizer step; no env, no buffer, no Lightning), whose
-ratio to DQN's floor bounds what any implementation of that contender can reach. The Rainbow
+network, value head, batch, n-step and importance weights, updated as our learner does it, on
+batches made beforehand: no env, no acting, no buffer, no Lightning), whose ratio to DQN's floor
+bounds what an implementation doing these updates can reach. The Rainbow
 presets (`lunarlander-rainbow`, `minatar-rainbow`) are these presets plus `--rainbow` (the
 MinAtar one with 1-step returns). Run it on an idle machine: one process at a time, one torch
 thread.
@@ -30,6 +30,7 @@ import torch
 
 from dqn_lightning.acting.envs import env_spaces
 from dqn_lightning.learner.noisy import resample_noise
+from dqn_lightning.private_api import direct_update
 from dqn_lightning.run import train
 from dqn_lightning.run.build import build_module
 from dqn_lightning.run.config import parse_config
@@ -61,35 +62,43 @@ def env_steps_per_second(flags: list[str]) -> float:
 
 
 def update_floor(flags: list[str], timed: int = 400) -> float:
-    """Env steps per second if everything but the contender's updates took no time (see above)."""
+    """Env steps per second if everything but the contender's updates took no time (see above).
+
+    The updates as our learner makes them (`DQN._learn`): bursts of `--gradient-steps`
+    minibatches, their targets in one pass while the bootstrap network holds still, noise
+    redrawn per update, the direct fused-Adam step; on batches made beforehand.
+    """
     config = parse_config(flags)
     spaces = env_spaces(config.env)
     torch.manual_seed(0)
     model = build_module(config, spaces)
     optimizer = model.configure_optimizers()
-    batch, k = config.batch_size, 16
-    obs = torch.rand(k, 2, batch, *spaces.obs_shape)
+    g, batch = config.gradient_steps, config.batch_size
+    obs = torch.rand(2, g, batch, *spaces.obs_shape)
     obs = (obs < 0.1).to(torch.uint8) * 255 if spaces.obs_dtype == np.uint8 else obs  # MinAtar: uint8 frames
-    actions, rewards = torch.randint(0, spaces.n_actions, (k, batch)), torch.rand(k, batch)
-    terminated = (torch.rand(k, batch) < 0.01).float()
-    steps = torch.full((k, batch), float(config.n_step)) if config.n_step > 1 else None
-    weight = torch.rand(k, batch) if config.prioritized else None
+    actions, rewards = torch.randint(0, spaces.n_actions, (g, batch)), torch.rand(g, batch)
+    terminated = (torch.rand(g, batch) < 0.01).float()
+    steps = torch.full((g, batch), float(config.n_step)) if config.n_step > 1 else None
+    weight = torch.rand(g, batch) if config.prioritized else None
+    together = 1 if model.double_q else g  # Double DQN's targets change with every update
+    bursts = max(1, timed // g)
     start = 0.0
-    for i in range(timed + 50):  # the first 50 warm up
-        if i == 50:
+    for burst in range(bursts + 1):  # the first warms up
+        if burst == 1:
             start = time.perf_counter()
-        j = i % k
-        if model.noisy:
-            resample_noise(model.q_network, model._generators.noise)
-        targets = model.td_targets(
-            rewards[j : j + 1], terminated[j : j + 1], obs[j, 1][None], steps[j : j + 1] if steps is not None else None
-        )
-        loss, _, _ = model._loss(obs[j, 0], actions[j], targets[0], weight[j] if weight is not None else None)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    per_update = (time.perf_counter() - start) / timed
-    return config.train_freq / (config.gradient_steps * per_update)
+        for first in range(0, g, together):
+            part = slice(first, first + together)
+            targets = model.td_targets(
+                rewards[part], terminated[part], obs[1, part], steps[part] if steps is not None else None
+            )
+            for k in range(first, min(g, first + together)):
+                if model.noisy:
+                    resample_noise(model.q_network, model._generators.noise)
+                w = weight[k] if weight is not None else None
+                loss, _, _ = model._loss(obs[0, k], actions[k], targets[k - first], w)
+                direct_update(optimizer, loss, config.max_grad_norm)
+    per_update = (time.perf_counter() - start) / (bursts * g)
+    return config.train_freq / (g * per_update)
 
 
 def main(argv: list[str] | None = None) -> int:

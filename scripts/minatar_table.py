@@ -3,7 +3,8 @@
     python scripts/minatar_table.py --recipes ours paper --seeds 0 1 2 --out lightning_logs/minatar
     python scripts/minatar_table.py --report          # table and curves from the saved results only
 
-Recipes: `ours` trains each game's preset (`minatar-breakout`, ...), `paper` the MinAtar
+Recipes: `ours` trains each game's preset (`minatar-breakout`, ...), `ours-eps0.1` that preset
+with the paper's final epsilon 0.1 instead of 0.01, `paper` the MinAtar
 paper's DQN recipe (`minatar-paper`) on the same env, `paper-bursts` that recipe with its
 updates in bursts of 4 after 4 env steps (the same work, about 1.3x faster here), `rainbow`
 the `minatar-rainbow` recipe, `rainbow-n3` that recipe with Rainbow's 3-step returns (its
@@ -56,6 +57,7 @@ CURVE_EVERY = 10_000  # env steps between points of the stored learning curve
 # name: curve colour
 RECIPES = {
     "ours": "tab:blue",
+    "ours-eps0.1": "tab:cyan",
     "paper-bursts": "tab:purple",
     "paper": "tab:orange",
     "rainbow": "tab:green",
@@ -67,6 +69,8 @@ def train_flags(recipe: str, game: str) -> list[str]:
     env = f"MinAtar/{GAMES[game]}-v0"
     if recipe == "ours":
         return ["--preset", f"minatar-{game}"]
+    if recipe == "ours-eps0.1":  # the game's preset with the paper's final epsilon
+        return ["--preset", f"minatar-{game}", "--eps-end", "0.1"]
     if recipe == "paper-bursts":  # the same updates per env step, 4 at a time
         return ["--preset", "minatar-paper", "--env", env, "--train-freq", "4", "--gradient-steps", "4"]
     if recipe == "rainbow-n3":
