@@ -260,19 +260,15 @@ class DQN(OptimizerSteps):
                 targets = self.td_targets(part.reward, part.terminated, part.next_obs, part.steps, part.next_mask)
             for k in range(start, end):
                 if self.double_q:
-                    j = k - start
-                    targets = self.td_targets(
-                        part.reward[j : j + 1],
-                        part.terminated[j : j + 1],
-                        part.next_obs[j : j + 1],
-                        part.steps[j : j + 1] if part.steps is not None else None,
-                        part.next_mask[j : j + 1] if part.next_mask is not None else None,
-                        next_out=next_out[j],
-                    )
+                    one = _minibatches(part, k - start, k - start + 1)
+                    target = self.td_targets(
+                        one.reward, one.terminated, one.next_obs, one.steps, one.next_mask, next_out=next_out[k - start]
+                    )[0]
+                else:
+                    target = targets[k - start]
                 weight = batch.weight[k] if batch.weight is not None else None
                 if self.noisy:  # fresh noise for each update
                     resample_noise(self.q_network, self._generators.noise)
-                target = targets[0] if self.double_q else targets[k - start]
                 loss, q_taken, priority = self._loss(batch.obs[k], batch.action[k], target, weight)
                 through_lightning = not lean or (last_round and k == n_minibatches - 1)
                 self._update(optimizer, loss, through_lightning=through_lightning)

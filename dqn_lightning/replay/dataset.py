@@ -69,11 +69,11 @@ class Rounds:
         collector, count = self.dataset.collector, self.dataset.rounds_per_batch
         for i in range(count):
             if collector is not None:
-                if i > 0 and collector.budget_spent:
-                    return
                 collector.collect()
             last = i == count - 1 or (collector is not None and collector.budget_spent)
             yield self.dataset.draw(self.pin), last
+            if last:
+                return
 
     def write_priorities(self, slot: Tensor, priority: Tensor) -> None:
         """A round's new priorities `(gradient_steps, batch_size)` for the buffer `slot`s it drew."""
