@@ -35,9 +35,8 @@ def time_update(options: dict[str, Any], threads: int, channels_last: bool, time
     model = DQN(obs_shape=(4, 84, 84), n_actions=6, hidden_sizes=(512,), target_update_interval=1000, **options)
     optimizer = torch.optim.Adam(model.q_network.parameters(), lr=1e-4)
     frames = torch.randint(0, 256, (2, 32, 4, 84, 84), dtype=torch.uint8)
-    if channels_last:
+    if channels_last:  # what --channels-last does (ChannelsLast): the CNN then converts the frames it gets
         model = model.to(memory_format=torch.channels_last)
-        frames = torch.stack([f.contiguous(memory_format=torch.channels_last) for f in frames])
     obs, next_obs = frames
     action, reward, terminated = torch.randint(0, 6, (32,)), torch.rand(32), torch.zeros(32)
 

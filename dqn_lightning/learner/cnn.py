@@ -7,6 +7,7 @@ layers and the value head (dueling, atoms, noisy), so pixel and vector agents sh
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -64,7 +65,8 @@ class NatureCNN(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         """Q-values `(batch, n_actions)` for frames `(batch, C, H, W)`: uint8 pixels in 0..255, or floats."""
-        return self.head(self.convs(_pixels(obs, self.head.dtype)))
+        frames = _like_weights(obs, cast(nn.Conv2d, self.convs[0]).weight)
+        return self.head(self.convs(_pixels(frames, self.head.dtype)))
 
 
 class MinAtarCNN(nn.Module):
@@ -97,7 +99,8 @@ class MinAtarCNN(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         """Q-values `(batch, n_actions)` for frames `(batch, C, H, W)`: uint8 pixels in 0..255, or floats."""
-        return self.head(torch.relu(self.conv(_pixels(obs, self.conv.weight.dtype))).flatten(1))
+        frames = _pixels(_like_weights(obs, self.conv.weight), self.conv.weight.dtype)
+        return self.head(torch.relu(self.conv(frames)).flatten(1))
 
 
 def _frame_shape(obs_shape: Sequence[int], network: str, min_side: int) -> tuple[int, int, int]:
@@ -108,6 +111,15 @@ def _frame_shape(obs_shape: Sequence[int], network: str, min_side: int) -> tuple
     if height < min_side or width < min_side:
         raise ValueError(f"{network} needs frames of at least {min_side}x{min_side}, got {height}x{width}")
     return channels, height, width
+
+
+def _like_weights(obs: Tensor, weight: Tensor) -> Tensor:
+    """Frames `(batch, C, H, W)` in the convolution's memory format: channels-last when its weights
+    are (`ChannelsLast`), which alone gives half the speed-up. Converted while still uint8: a quarter
+    of the bytes of floats."""
+    if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous():
+        return obs.contiguous(memory_format=torch.channels_last)
+    return obs
 
 
 def _pixels(obs: Tensor, dtype: torch.dtype) -> Tensor:

@@ -36,6 +36,7 @@ from dqn_lightning.callbacks.checkpointing import (
     PeriodicCheckpoint,
     check_logdir,
 )
+from dqn_lightning.callbacks.memory_format import ChannelsLast
 from dqn_lightning.callbacks.progress import EpisodeProgressBar, PlainProgress, quiet_lightning_messages
 from dqn_lightning.callbacks.stopping import GracefulInterrupt, StopAtThreshold
 from dqn_lightning.callbacks.video import EvalVideo
@@ -151,6 +152,7 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         + ([] if config.quiet else [EpisodeProgressBar() if progress_bar else PlainProgress()])
         + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else [])
         + ([EvalVideo()] if config.eval_video else [])
+        + ([ChannelsLast()] if config.channels_last else [])
         + ([StopAtThreshold(config.stop_at_return)] if config.stop_at_return is not None and evaluates else [])
         + list(callbacks),
         plugins=[AtomicCheckpointIO()],
