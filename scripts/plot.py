@@ -2,11 +2,14 @@
 
     python scripts/plot.py lightning_logs/CartPole-v1/version_0 --out curves.png
     python scripts/plot.py lightning_logs/seed_table/runs --out cartpole.png   # every run below
+    python scripts/plot.py logs/ALE_Pong-v5 --reference "311000:18:Lapan, Rainbow-like"  # a published point
 
 Each RUN_DIR is a run directory (with events and hparams.yaml) or a folder searched for them.
 Runs of one preset and env are one group: drawn as the mean across seeds with a shaded
 min-max band (a single run is drawn as a line); where runs differ in length, each counts
-within its own range. Episode returns are smoothed over 20 episodes.
+within its own range. Episode returns are smoothed over 20 episodes. `--reference
+STEPS:RETURN:LABEL` (repeatable) marks a published result on the evaluation panel, so a run
+is read beside what others reported at the same env steps.
 Needs matplotlib (`pip install -e ".[plot]"`).
 """
 
@@ -16,6 +19,7 @@ import argparse
 import sys
 import warnings
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +72,13 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return np.concatenate([head, np.convolve(values, kernel, mode="valid")])
 
 
-def plot(runs: list[Path], out: Path) -> None:
+def parse_reference(text: str) -> tuple[float, float, str]:
+    """`STEPS:RETURN:LABEL` -> (env steps, return, label)."""
+    steps, value, label = text.split(":", 2)
+    return float(steps), float(value), label
+
+
+def plot(runs: list[Path], out: Path, references: Sequence[tuple[float, float, str]] = ()) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,28 +103,46 @@ def plot(runs: list[Path], out: Path) -> None:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns at the ends
                 mean, low, high = np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
+            if tag.startswith("eval/") and len(curves) == 1:  # its evaluations as points: a few may be all
+                (line,) = ax.plot(curves[0][:, 0], curves[0][:, 1], marker="o", markersize=4, label=name)
+                continue
             (line,) = ax.plot(grid, mean, label=name)
             if len(curves) > 1:
                 ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2)
+        if tag.startswith("eval/"):
+            for steps, value, label in references:
+                ax.plot([steps], [value], marker="*", markersize=12, linestyle="none", label=f"{label}: {value:g}")
         ax.set(title=title, xlabel="env steps", ylabel="return")
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
-    print(f"wrote {out} ({len(runs)} runs in {len(groups)} group(s))")
+    marked = f", {len(references)} published result(s) marked" if references else ""
+    print(f"wrote {out} ({len(runs)} runs in {len(groups)} group(s){marked})")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run directories or folders holding them")
     parser.add_argument("--out", type=Path, default=Path("curves.png"), help="PNG file to write")
+    parser.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="STEPS:RETURN:LABEL",
+        help="a published result to mark on the evaluation panel (repeatable)",
+    )
     args = parser.parse_args(argv)
+    try:
+        references = [parse_reference(text) for text in args.reference]
+    except ValueError:
+        parser.error(f"--reference takes STEPS:RETURN:LABEL, e.g. 311000:18:Lapan; got {args.reference}")
     runs = find_runs(args.runs)
     if not runs:
         print(f"plot.py: error: no TensorBoard event files under {', '.join(map(str, args.runs))}", file=sys.stderr)
         return 2
-    plot(runs, args.out)
+    plot(runs, args.out, references)
     return 0
 
 

@@ -44,6 +44,12 @@ def test_plot_draws_runs_grouped_by_preset(tmp_path: Path) -> None:
     assert "2 runs in 1 group(s)" in result.stdout
     image = Image.open(out)
     assert image.format == "PNG" and image.width > 800
+    plot = [sys.executable, str(ROOT / "scripts" / "plot.py"), "logs", "--out", str(out)]
+    marked = subprocess.run([*plot, "--reference", "500:195:a published run", "--reference", "900:475.5:another"],
+                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert marked.returncode == 0 and "2 published result(s) marked" in marked.stdout, marked.stderr[-2000:]
+    bad = subprocess.run([*plot, "--reference", "500:a lot"], cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    assert bad.returncode == 2 and "--reference takes STEPS:RETURN:LABEL" in bad.stderr
     empty = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot.py"), str(tmp_path / "nothing")],
                            env=ENV, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert empty.returncode == 2 and "no TensorBoard event files" in empty.stderr
