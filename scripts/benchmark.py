@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
 import resource
 import statistics
 import subprocess
@@ -48,6 +47,7 @@ from torch import nn
 from dqn_lightning.callbacks.stopping import StopAtThreshold
 from dqn_lightning.run import train
 from dqn_lightning.run.config import parse_config
+from dqn_lightning.tools.machine import cpu_name
 
 UNIT = dict(steps=20_000, learning_starts=1_000, batch=64, hidden=128, lr=1e-3, gamma=0.99, target_every=500,
             eps_start=1.0, eps_end=0.05, eps_steps=10_000, buffer=50_000)  # fmt: skip
@@ -327,7 +327,7 @@ def main() -> None:
     print(f"1. equal-work throughput ({unit['steps']} env steps, median of {repeats})", flush=True)
     speed = throughput(unit, repeats, args.out)
     bare = speed["bare PyTorch loop"]["sps"]
-    report = {"machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}",
+    report = {"machine": f"{cpu_name()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}",
               "work_unit": unit, "throughput": speed}  # fmt: skip
     lines = ["", "| contender | env steps/s | vs bare loop | vs SB3 |", "|---|---:|---:|---:|"]
     sb3_sps = speed.get("Stable-Baselines3 DQN", {}).get("sps")

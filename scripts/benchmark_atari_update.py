@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from dqn_lightning.learner.module import DQN
+from dqn_lightning.tools.machine import cpu_name
 
 RECIPES: dict[str, dict[str, Any]] = {  # label: DQN options of the preset's network and update
     "pong (Nature DQN)": {"loss": "huber"},
@@ -66,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--updates", type=int, default=30, help="timed updates per row")
     args = parser.parse_args()
+    print(f"{cpu_name()}, torch {torch.__version__}")
     print("| network | torch threads | channels-last | ms per update | ms per action |")
     print("|---|---:|---|---:|---:|")
     for label, options in RECIPES.items():

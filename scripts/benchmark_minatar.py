@@ -42,6 +42,7 @@ from dqn_lightning.learner.optimizers import build_optimizer
 from dqn_lightning.learner.td import q_of_actions, td_target
 from dqn_lightning.run import train
 from dqn_lightning.run.config import parse_config
+from dqn_lightning.tools.machine import cpu_name
 
 ENV = "MinAtar/Breakout-v0"
 
@@ -172,8 +173,8 @@ def main() -> None:
                 print(f"  {name}: run {repeat + 1}: {runs[name][-1]:.0f} env steps/s", flush=True)
     results = {name: statistics.median(values) for name, values in runs.items()}
     base = results["SB3 DQN"]
-    print(f"\nMinAtar Breakout, paper recipe, {args.steps} env steps, torch {torch.__version__}, 1 thread, "
-          f"median of {args.repeats}")  # fmt: skip
+    print(f"\nMinAtar Breakout, paper recipe, {args.steps} env steps, {cpu_name()}, torch {torch.__version__}, "
+          f"1 thread, median of {args.repeats}")  # fmt: skip
     print(f"{'contender':<26} {'env steps/s':>12} {'vs SB3':>8}")
     for name, sps in results.items():
         print(f"{name:<26} {sps:>12.0f} {sps / base:>7.2f}x")

@@ -34,6 +34,7 @@ from dqn_lightning.private_api import direct_update
 from dqn_lightning.run import train
 from dqn_lightning.run.build import build_module
 from dqn_lightning.run.config import parse_config
+from dqn_lightning.tools.machine import cpu_name
 
 ENVS = {  # name: the DQN preset and its flags
     "lunarlander": ["--preset", "lunarlander"],
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(f"| {env} | {label} | {sps:.0f} | {sps / base_sps:.2f}x | {floor:.0f} "
                              f"| {floor / base_floor:.2f}x |")  # fmt: skip
                 print(lines[-1], flush=True)
-    print("\n".join(lines))
+    print(f"\n{cpu_name()}, torch {torch.__version__}, 1 thread\n" + "\n".join(lines))
     return 0
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from dqn_lightning.errors import exit_code
 from dqn_lightning.run import train
 from dqn_lightning.run.config import parse_config
+from dqn_lightning.tools.machine import cpu_name
 from dqn_lightning.tools.reevaluate import reevaluate
 from dqn_lightning.tools.seed_stats import iqm_with_ci, performance_profile, plot_performance_profiles
 
@@ -76,15 +76,6 @@ def train_flags(recipe: str, game: str) -> list[str]:
     if recipe == "rainbow-n3":
         return ["--preset", "minatar-rainbow", "--env", env, "--n-step", "3"]
     return ["--preset", f"minatar-{recipe}", "--env", env]
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one): run times depend on it."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or "unknown"
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
 
 
 def training_curve(run_dir: Path, window: int = 100) -> list[list[float]]:

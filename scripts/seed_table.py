@@ -24,6 +24,7 @@ import torch
 from dqn_lightning.callbacks.stopping import StopAtThreshold
 from dqn_lightning.run import train
 from dqn_lightning.run.config import parse_config
+from dqn_lightning.tools.machine import cpu_name
 from dqn_lightning.tools.reevaluate import reevaluate
 from dqn_lightning.tools.seed_stats import iqm_with_ci, plot_performance_profiles
 
@@ -116,7 +117,8 @@ def main() -> None:
         for s in args.seeds
     ]
     table = markdown(rows, args.threshold, args.reeval_episodes)
-    print(f"\npreset {args.preset}, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)\n\n{table}")
+    machine = f"{cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)"
+    print(f"\npreset {args.preset}, {machine}\n\n{table}")
     print(f"\n{aggregate(rows)}")
     if plot_profile(rows, args.threshold, args.out / "profile.png"):
         print(f"performance profile: {args.out / 'profile.png'}")
