@@ -14,7 +14,10 @@ def test_quick_run_prints_every_network_thread_and_memory_format(
 ) -> None:
     monkeypatch.setattr("sys.argv", ["benchmark_atari_update.py", "--updates", "3"])
     bench.main()
-    rows = [line.split("|")[1:4] for line in capsys.readouterr().out.splitlines()[2:]]
+    out = capsys.readouterr().out.splitlines()
+    assert "torch" in out[0]  # the machine first: CPU and its vector instructions, torch's version
+    table = [line for line in out if line.startswith("|")]
+    rows = [line.split("|")[1:4] for line in table[2:]]
     expected = [
         [label, threads, memory] for label in bench.RECIPES for threads in ("1", "2") for memory in ("no", "yes")
     ]
