@@ -10,7 +10,8 @@ from dqn_lightning.errors import ConfigError
 from dqn_lightning.learner.module import DQN
 from dqn_lightning.learner.networks import QNetwork
 from dqn_lightning.learner.td import bellman_huber, bellman_mse, double_td_target, q_of_actions, td_target
-from dqn_lightning.replay.buffer import ReplayBatch, ReplayBuffer
+from dqn_lightning.replay.batch import ReplayBatch
+from dqn_lightning.replay.buffer import ReplayBuffer
 from dqn_lightning.replay.dataset import ReplayDataModule, ReplayDataset, replay_dataloader
 from dqn_lightning.replay.prioritized import PrioritizedReplayBuffer
 from dqn_lightning.replay.sum_tree import SumTree

@@ -23,7 +23,7 @@ from dqn_lightning.learner.td_updates import TDUpdates
 from dqn_lightning.learner.user_networks import choose_q_network, network_or_alias
 from dqn_lightning.learner.value_heads import apply_keeping_dtype, build_value_head
 from dqn_lightning.private_api import writes_logs_now
-from dqn_lightning.replay.buffer import ReplayBatch
+from dqn_lightning.replay.batch import ReplayBatch
 from dqn_lightning.replay.dataset import DeferredBatch, Rounds
 
 

@@ -11,7 +11,7 @@ from dqn_lightning.learner.noisy import resample_noise
 from dqn_lightning.learner.optimizer_steps import OptimizerSteps
 from dqn_lightning.learner.rng_state import OwnGenerators
 from dqn_lightning.learner.value_heads import ValueHead
-from dqn_lightning.replay.buffer import ReplayBatch
+from dqn_lightning.replay.batch import ReplayBatch
 
 
 class TDUpdates(OptimizerSteps):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,50 +11,12 @@ from torch import Tensor
 
 from dqn_lightning.bounds import check_bounds
 from dqn_lightning.errors import ConfigError
+from dqn_lightning.replay.batch import ReplayBatch
+from dqn_lightning.replay.buffer_state import BufferState
 from dqn_lightning.replay.obs_store import FrameStore, PairStore
 
 
-class ReplayBatch(NamedTuple):
-    """A batch of transitions as CPU tensors; Lightning moves it to the module's device.
-
-    Shapes below are for one batch; `ReplayDataset` may stack several along a leading axis.
-    """
-
-    obs: Tensor  # (batch, *obs_shape), dtype of the observation space
-    action: Tensor  # (batch,) int64
-    reward: Tensor  # (batch,) float32
-    next_obs: Tensor  # (batch, *obs_shape)
-    terminated: Tensor  # (batch,) float32, 1.0 where the episode really ended (not a time-limit cut)
-    # (batch,) float32: rewards summed in `reward`, so the bootstrap is discounted by gamma**steps;
-    # None means 1 for every row (1-step returns)
-    steps: Tensor | None = None
-    weight: Tensor | None = None  # (batch,) float32 importance-sampling weights (prioritized replay)
-    next_mask: Tensor | None = None  # (batch, n_actions) bool: next_obs's legal actions (action masks)
-    slot: Tensor | None = None  # (batch,) int64 buffer slots, for priority updates (prioritized replay)
-    # (batch, K + 1, *frame_shape): frame-stacked 1-step transitions keep their frames once, and
-    # `obs` / `next_obs` are its first and last K (views); None for every other buffer
-    frames: Tensor | None = None
-
-    def to_device(self, device: torch.device) -> ReplayBatch:
-        """The batch on `device`, copying each frame once: `obs` and `next_obs` become views of the
-        moved `frames` again (moving them as they are would copy the shared frames twice)."""
-        device = torch.device(device)
-        if device.type == "cpu":  # the buffer's batches are CPU tensors: nothing to move
-            return self
-        non_blocking = device.type == "cuda"  # as Lightning moves batches: not on MPS
-        moved = {
-            name: value.to(device, non_blocking=non_blocking) if isinstance(value, Tensor) else value
-            for name, value in self._asdict().items()
-            if name not in ("obs", "next_obs") or self.frames is None
-        }
-        if self.frames is not None:
-            frames, axis = moved["frames"], self.action.dim()  # the stack axis follows the batch axes
-            stack = frames.shape[axis] - 1
-            moved["obs"], moved["next_obs"] = frames.narrow(axis, 0, stack), frames.narrow(axis, 1, stack)
-        return ReplayBatch(**moved)
-
-
-class ReplayBuffer:
+class ReplayBuffer(BufferState):
     """Ring buffer of transitions, written by the env loop and read by the dataset.
 
     `terminated` cuts the bootstrap; a time-limit truncation is not a terminal state, so its
@@ -292,64 +252,3 @@ class ReplayBuffer:
             steps += going
             going &= ~self.episode_end[nxt]
         return last, reward.astype(np.float32), steps
-
-    def state_dict(self) -> dict[str, Any]:
-        """Ring position and sampler RNG state (not the arrays: those are large and saved separately)."""
-        return {"pos": self.pos, "size": self.size, "rng": self.rng.bit_generator.state}
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        """The per-transition arrays, by name (what `save` writes and `nbytes` counts)."""
-        return {
-            **self.store.slot_arrays(),
-            "action": self.action,
-            "reward": self.reward,
-            "terminated": self.terminated,
-            "episode_end": self.episode_end,
-        } | ({"next_mask": self.next_mask} if self.next_mask is not None else {})
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.pos, self.size = int(state["pos"]), int(state["size"])
-        self.rng.bit_generator.state = state["rng"]
-
-    @property
-    def nbytes(self) -> int:
-        """Memory held by the stored transitions, in bytes."""
-        extra = self.store.starts_nbytes if isinstance(self.store, FrameStore) else 0
-        return sum(a.nbytes for a in self._arrays().values()) + extra
-
-    def save(self, path: str | Path) -> None:
-        """Writes the stored transitions to an `.npz` file, atomically (temp file, then rename).
-
-        Plain arrays only (loadable with `allow_pickle=False`), so a crash mid-save leaves the
-        previous file intact and loading the file can never run code.
-        """
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        n = self.size
-        with open(tmp, "wb") as f:
-            arrays: dict[str, Any] = {key: a[:n] for key, a in self._arrays().items()}
-            arrays.update(self.store.extra_arrays())
-            np.savez(f, pos=np.int64(self.pos), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-
-    def load(self, path: str | Path) -> None:
-        """Reads transitions written by `save` into this buffer (same capacity and observation shape)."""
-        targets = self._arrays()
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in [*targets, *self.store.extra_arrays(), "pos"]}
-        except (OSError, ValueError, KeyError, EOFError) as err:
-            raise ValueError(f"{path} is not a readable replay buffer file ({err})") from None
-        n = arrays["action"].shape[0]
-        for key, target in targets.items():
-            if n > self.capacity or arrays[key].shape != (n, *target.shape[1:]):
-                raise ValueError(
-                    f"{path} holds {key} of shape {arrays[key].shape}; this buffer takes up to "
-                    f"{self.capacity} rows of shape {target.shape[1:]} (same capacity and observation shape)"
-                )
-        for key, target in targets.items():
-            target[:n] = arrays[key]
-        self.store.load_extra(arrays)
-        self.size, self.pos = n, int(arrays["pos"])

@@ -11,7 +11,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 
 from dqn_lightning.bounds import check_bounds
-from dqn_lightning.replay.buffer import ReplayBatch, ReplayBuffer
+from dqn_lightning.replay.batch import ReplayBatch
+from dqn_lightning.replay.buffer import ReplayBuffer
 
 
 class Collector(Protocol):

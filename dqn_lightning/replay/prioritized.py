@@ -10,7 +10,8 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from dqn_lightning.bounds import check_bounds
 from dqn_lightning.errors import ConfigError
-from dqn_lightning.replay.buffer import ReplayBatch, ReplayBuffer
+from dqn_lightning.replay.batch import ReplayBatch
+from dqn_lightning.replay.buffer import ReplayBuffer
 from dqn_lightning.replay.sum_tree import SumTree
 
 

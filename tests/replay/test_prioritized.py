@@ -21,7 +21,7 @@ from dqn_lightning import (
     bellman_mse,
     replay_dataloader,
 )
-from dqn_lightning.replay.buffer import ReplayBatch
+from dqn_lightning.replay.batch import ReplayBatch
 from dqn_lightning.replay.dataset import Rounds
 from tests.helpers import quiet_trainer
 
