@@ -1,14 +1,15 @@
-"""What one Atari update costs on this CPU: the Nature CNN at batch 32, by torch threads and memory format.
+"""What one Atari update costs on this CPU: the Nature CNN at batch 32, by threads, memory format and precision.
 
-    python scripts/benchmark_atari_update.py               # 30 timed updates per row (about 2 minutes)
+    python scripts/benchmark_atari_update.py               # 30 timed updates per row (about 3 minutes)
 
 An update as our learner makes it on `(4, 84, 84)` uint8 frame stacks: the target network's
 pass on the next observations (and the online network's, for Double DQN), the online pass,
 the loss, backward and an Adam step. Rows: the `pong` preset's network (Nature CNN, 512 units)
-and the `pong-fast` preset's (dueling, noisy, Double DQN), each with 1 and 2 torch threads and
-with the weights and frames in channels-last memory format or not; plus the greedy action for
-one observation (acting). Prints milliseconds per update (median of 3 blocks) and writes
-nothing. Run it on an idle machine.
+and the `pong-fast` preset's (dueling, noisy, Double DQN), each with 1 and 2 torch threads,
+with the weights and frames in channels-last memory format or not (`--channels-last`), and in
+float32 or under bfloat16 autocast (`--precision bf16-mixed`: fast only on CPUs with AVX-512
+bf16 instructions); plus the greedy action for one observation (acting, in float32). Prints
+milliseconds per update (median of 3 blocks) and writes nothing. Run it on an idle machine.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ RECIPES: dict[str, dict[str, Any]] = {  # label: DQN options of the preset's net
 }
 
 
-def time_update(options: dict[str, Any], threads: int, channels_last: bool, timed: int) -> tuple[float, float]:
+def time_update(
+    options: dict[str, Any], threads: int, channels_last: bool, bf16: bool, timed: int
+) -> tuple[float, float]:
     """(ms per update, ms per greedy action for one observation)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -42,8 +45,9 @@ def time_update(options: dict[str, Any], threads: int, channels_last: bool, time
     action, reward, terminated = torch.randint(0, 6, (32,)), torch.rand(32), torch.zeros(32)
 
     def update() -> None:
-        target = model.td_targets(reward[None], terminated[None], next_obs[None])[0]
-        loss, _, _ = model._loss(obs, action, target)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # as Lightning's bf16-mixed on the CPU
+            target = model.td_targets(reward[None], terminated[None], next_obs[None])[0]
+            loss, _, _ = model._loss(obs, action, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -68,14 +72,16 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=30, help="timed updates per row")
     args = parser.parse_args()
     print(f"{cpu_name()}, torch {torch.__version__}")
-    print("| network | torch threads | channels-last | ms per update | ms per action |")
-    print("|---|---:|---|---:|---:|")
+    print("| network | torch threads | channels-last | precision | ms per update | ms per action |")
+    print("|---|---:|---|---|---:|---:|")
     for label, options in RECIPES.items():
         for threads in (1, 2):
             for channels_last in (False, True):
-                update_ms, act_ms = time_update(options, threads, channels_last, args.updates)
-                print(f"| {label} | {threads} | {'yes' if channels_last else 'no'} | {update_ms:.1f} | {act_ms:.2f} |",
-                      flush=True)  # fmt: skip
+                for bf16 in (False, True):
+                    update_ms, act_ms = time_update(options, threads, channels_last, bf16, args.updates)
+                    memory, precision = "yes" if channels_last else "no", "bf16-mixed" if bf16 else "32-true"
+                    row = f"| {label} | {threads} | {memory} | {precision} | {update_ms:.1f} | {act_ms:.2f} |"
+                    print(row, flush=True)
 
 
 if __name__ == "__main__":

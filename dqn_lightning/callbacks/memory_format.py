@@ -15,7 +15,7 @@ class ChannelsLast(Callback):
     Our CNNs then hand their frames to the first convolution in the same layout (see
     `NatureCNN.forward`); a network of your own gets its weights converted, and its frames stay
     as they come. Measured here (`scripts/benchmark_atari_update.py`, batch 32, one CPU thread):
-    1.2x per Nature-CNN update. Q-values are the same up to float rounding; checkpoints load into
+    about 1.1x per Nature-CNN update. Q-values are the same up to float rounding; checkpoints load into
     a module with or without it.
     """
 

@@ -164,8 +164,8 @@ class TrainConfig:
     torch_threads: int | None = 1
     """CPU threads for torch; 1 is fastest for small networks (null: torch's default)."""
     channels_last: bool = False
-    """Convolution weights and frames in channels-last memory format (ChannelsLast): 1.2x per Nature-CNN
-    update on one CPU thread here; the layout tensor cores prefer on a GPU."""
+    """Convolution weights and frames in channels-last memory format (ChannelsLast): about 1.1x per
+    Nature-CNN update on one CPU thread here; the layout tensor cores prefer on a GPU."""
     checkpoint_interval: int | None = None
     """Env steps between periodic checkpoints, kept besides last and best (null: none)."""
     save_buffer: Literal["auto", "always", "never"] = default_of(EnvLoop, "save_buffer")
