@@ -214,8 +214,9 @@ def report(rows: list[dict[str, Any]], results: Path) -> None:
     table = markdown(rows) + "\n\n" + aggregate(rows)
     results.with_suffix(".md").write_text(table + "\n")
     if rows:
-        plot(rows, results.with_name("minatar_curves.png"))
-        plot_profile(rows, results.with_name("minatar_profile.png"))
+        # beside the results and named after them: a second table (a rerun) keeps its own plots
+        plot(rows, results.with_name(f"{results.stem}_curves.png"))
+        plot_profile(rows, results.with_name(f"{results.stem}_profile.png"))
     print(table)
 
 

@@ -163,7 +163,7 @@ def test_table_script_runs_a_recipe_records_the_row_and_tabulates_it(tmp_path: P
     hparams = next((tmp_path / "runs").rglob("hparams.yaml")).read_text()
     assert "noisy: true" in hparams and "MinAtar/Breakout-v0" in hparams  # the minatar-rainbow recipe
     table = (tmp_path / "results.md").read_text()
-    assert "| breakout | rainbow | 1 |" in table and (tmp_path / "minatar_curves.png").exists()
+    assert "| breakout | rainbow | 1 |" in table and (tmp_path / "results_curves.png").exists()
 
 
 def test_paper_bursts_recipe_is_the_papers_with_four_updates_after_four_env_steps() -> None:
