@@ -37,6 +37,7 @@ from dqn_lightning.private_api import fused_adam_step
 from dqn_lightning.run import build, train
 from dqn_lightning.run.build import quiet_lightning_messages
 from dqn_lightning.run.config import parse_config
+from dqn_lightning.tools.machine import cpu_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true")
@@ -319,7 +320,7 @@ def sync(device: torch.device) -> None:
 def machine() -> dict[str, Any]:
     """What ran the check: the GPU (if any), the CPU and the versions."""
     info: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
-                            "lightning": pl.__version__, "cpu": platform.processor() or platform.machine(),
+                            "lightning": pl.__version__, "cpu": cpu_name(),
                             "cpu_count": os.cpu_count()}  # fmt: skip
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
