@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytorch_lightning as pl
+import torch
 
 from dqn_lightning.checkpoint_paths import checkpoint_dir
 from dqn_lightning.errors import ConfigError
@@ -85,14 +86,39 @@ def prune_replay_files(folder: Path, keep_step: int) -> None:
     """Deletes replay files that no checkpoint in `folder` names by env step, except every rank's
     file of `keep_step`, the checkpoint being saved now.
 
-    Checkpoints other than last.ckpt carry their env step in the file name (envstepN). Under DDP
-    each rank writes its file and prunes while rank 0's .ckpt is not on disk yet: keeping the
-    whole step, not only this rank's file, keeps a rank that finishes last from deleting the
-    others' files of the same checkpoint.
+    Checkpoints other than last.ckpt carry their env step in the file name (envstepN); last.ckpt
+    is read for the files it names, since it is written after an evaluation that need not be a
+    best, and a later periodic save must not delete its file. Under DDP each rank writes its file
+    and prunes while rank 0's .ckpt is not on disk yet: keeping the whole step, not only this
+    rank's file, keeps a rank that finishes last from deleting the others' files of the same checkpoint.
     """
     wanted = {int(m.group(1)) for p in folder.glob("*.ckpt") if (m := re.search(r"envstep(\d+)", p.name))}
     wanted.add(keep_step)
+    for last in folder.glob("last*.ckpt"):
+        named = _replay_steps_named_by(last)
+        if named is None:  # unreadable (being written without atomic saves?): delete nothing this time
+            return
+        wanted |= named
     for path in folder.glob("replay-envstep*.npz"):
         match = re.search(r"envstep(\d+)", path.name)
         if match and int(match.group(1)) not in wanted:
             path.unlink(missing_ok=True)
+
+
+def _replay_steps_named_by(checkpoint_path: Path) -> set[int] | None:
+    """The env steps of the replay files a checkpoint names (every DDP rank's), None if it cannot be read."""
+    try:
+        # mmap: the weights stay on disk, only the callbacks' small states are read
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception:
+        return None
+    names: list[str] = []
+    pending: list[Any] = [checkpoint.get("callbacks", {}) if isinstance(checkpoint, dict) else {}]
+    while pending:  # EnvLoop's state names its file; under DDP a "ranks" list holds each rank's state
+        state = pending.pop()
+        if isinstance(state, dict):
+            names += [v for k, v in state.items() if k == "buffer_file" and isinstance(v, str)]
+            pending += [v for v in state.values() if isinstance(v, (dict, list))]
+        elif isinstance(state, list):
+            pending += state
+    return {int(m.group(1)) for name in names if (m := re.search(r"envstep(\d+)", name))}

@@ -81,3 +81,40 @@ def test_pruning_keeps_every_ranks_file_of_the_checkpoint_being_saved(tmp_path: 
     # 200: no checkpoint names it; 400: its checkpoint is on disk; 800: being saved, both ranks
     assert kept == ["replay-envstep400-rank1.npz", "replay-envstep400.npz", "replay-envstep800-rank1.npz",
                     "replay-envstep800.npz"]  # fmt: skip
+
+
+def test_the_file_last_ckpt_names_outlives_a_later_periodic_save(tmp_path: Path) -> None:
+    # an evaluation at 200 that is not a best writes last.ckpt naming replay-envstep200.npz; the
+    # periodic save at 300 must keep it, or resuming from last.ckpt starts with an empty buffer
+    import torch
+
+    files = ReplayFiles(filled_buffer(), "always")
+    trainer = trainer_in(tmp_path)
+    files.save(trainer, 100, rank=0)
+    (tmp_path / "best-envstep100.ckpt").touch()
+    files.save(trainer, 200, rank=0)
+    torch.save({"callbacks": {"EnvLoop": {"env_steps": 200, "buffer_file": "replay-envstep200.npz"}}},
+               tmp_path / "last.ckpt")  # fmt: skip
+    files.save(trainer, 300, rank=0)
+    (tmp_path / "periodic-envstep300.ckpt").touch()
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == [
+        "replay-envstep100.npz", "replay-envstep200.npz", "replay-envstep300.npz"]  # fmt: skip
+
+    # under DDP last.ckpt holds every rank's state: each rank's file of that step is kept
+    ranks = [{"buffer_file": "replay-envstep300.npz"}, {"buffer_file": "replay-envstep300-rank1.npz"}]
+    torch.save({"callbacks": {"EnvLoop": {"buffer_file": "replay-envstep300.npz", "ranks": ranks}}},
+               tmp_path / "last.ckpt")  # fmt: skip
+    (tmp_path / "periodic-envstep300.ckpt").unlink()
+    (tmp_path / "replay-envstep300-rank1.npz").write_bytes(b"")
+    files.save(trainer, 400, rank=0)
+    kept = sorted(p.name for p in tmp_path.glob("*.npz"))
+    assert kept == ["replay-envstep100.npz", "replay-envstep300-rank1.npz", "replay-envstep300.npz",
+                    "replay-envstep400.npz"]  # fmt: skip
+
+
+def test_an_unreadable_last_ckpt_deletes_nothing(tmp_path: Path) -> None:
+    files = ReplayFiles(filled_buffer(), "always")
+    files.save(trainer_in(tmp_path), 100, rank=0)
+    (tmp_path / "last.ckpt").write_bytes(b"half a checkpoint")  # not saved atomically, caught mid-write
+    files.save(trainer_in(tmp_path), 200, rank=0)
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["replay-envstep100.npz", "replay-envstep200.npz"]
