@@ -98,6 +98,7 @@ BOUNDS: dict[str, Bound] = {
     "max_steps": Bound(-1),  # -1: no limit
     "torch_threads": AT_LEAST_1,
     "checkpoint_interval": AT_LEAST_1,
+    "keep_checkpoints": AT_LEAST_1,
 }
 
 

@@ -15,6 +15,7 @@ from typing_extensions import override
 from dqn_lightning.acting.env_loop import EnvLoop, find_env_loop
 from dqn_lightning.checkpoint_paths import checkpoint_dir
 from dqn_lightning.errors import ConfigError
+from dqn_lightning.replay.replay_files import prune_replay_files
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -68,11 +69,13 @@ class BestAndLastCheckpoint(ModelCheckpoint):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)  # the best, when this evaluation is one
         self._save_last(trainer)
+        prune_after_saves(trainer)
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_end(trainer, pl_module)
         self._save_last(trainer)
+        prune_after_saves(trainer)
 
     def _save_last(self, trainer: pl.Trainer) -> None:
         if (
@@ -94,14 +97,17 @@ class BestAndLastCheckpoint(ModelCheckpoint):
 class PeriodicCheckpoint(Callback):
     """Saves `periodic-envstepN.ckpt` each time the env-step count passes a multiple of `interval`.
 
-    All are kept, besides `ModelCheckpoint`'s last and best. Needs the `EnvLoop` callback,
-    whose env-step count it follows.
+    Kept besides `ModelCheckpoint`'s last and best: all of them, or the newest `keep` (older ones
+    are deleted with their replay files, which for an Atari buffer are about 0.7 GB each). Needs
+    the `EnvLoop` callback, whose env-step count it follows.
     """
 
-    def __init__(self, interval: int) -> None:
+    def __init__(self, interval: int, keep: int | None = None) -> None:
         if interval < 1:
             raise ConfigError(f"checkpoint interval must be >= 1 env step, got {interval}")
-        self.interval = interval
+        if keep is not None and keep < 1:
+            raise ConfigError(f"keep_checkpoints must be >= 1 periodic checkpoint (or null: all), got {keep}")
+        self.interval, self.keep = interval, keep
         self._saved_multiple = 0
 
     @override
@@ -115,7 +121,26 @@ class PeriodicCheckpoint(Callback):
         env_steps = _env_loop(trainer).env_steps
         if env_steps // self.interval > self._saved_multiple:
             self._saved_multiple = env_steps // self.interval
-            trainer.save_checkpoint(checkpoint_dir(trainer) / f"periodic-envstep{env_steps}.ckpt")
+            folder = checkpoint_dir(trainer)
+            trainer.save_checkpoint(folder / f"periodic-envstep{env_steps}.ckpt")
+            if self.keep is not None and trainer.is_global_zero:
+                periodic = sorted(folder.glob("periodic-envstep*.ckpt"), key=lambda p: int(p.stem.split("envstep")[1]))
+                for path in periodic[: -self.keep]:
+                    path.unlink(missing_ok=True)
+            prune_after_saves(trainer)
+
+
+def prune_after_saves(trainer: pl.Trainer) -> None:
+    """Deletes the replay files no checkpoint on disk names any more, once this step's saves are done.
+
+    Each replay file is pruned as it is written, but a checkpoint that stops naming one is
+    replaced (last.ckpt) or deleted (the old best, old periodic ones) after that: without this
+    pass the last of those files would stay until the next save, which a finished run never makes.
+    """
+    loop = find_env_loop(trainer)
+    dirpath = checkpoint_dir(trainer)
+    if loop is not None and trainer.is_global_zero and dirpath.is_dir():
+        prune_replay_files(dirpath, keep_step=loop.env_steps)
 
 
 def _env_loop(trainer: pl.Trainer) -> EnvLoop:

@@ -126,6 +126,9 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         need_bytes=replay_bytes + (64 << 20),
     )
     checkpoint = BestAndLastCheckpoint()
+    periodic = (
+        [PeriodicCheckpoint(config.checkpoint_interval, config.keep_checkpoints)] if config.checkpoint_interval else []
+    )
     interrupt = GracefulInterrupt()
     evaluates = config.eval_episodes > 0  # --stop-at-return needs evaluations: nothing scores without them
     # in a file a bar's redraws pile up into one endless line: plain lines there
@@ -150,7 +153,7 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         enable_model_summary=config.verbose,
         callbacks=[env_loop, checkpoint, interrupt]
         + ([] if config.quiet else [EpisodeProgressBar() if progress_bar else PlainProgress()])
-        + ([PeriodicCheckpoint(config.checkpoint_interval)] if config.checkpoint_interval else [])
+        + periodic
         + ([EvalVideo()] if config.eval_video else [])
         + ([ChannelsLast()] if config.channels_last else [])
         + ([StopAtThreshold(config.stop_at_return)] if config.stop_at_return is not None and evaluates else [])

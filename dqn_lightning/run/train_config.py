@@ -168,6 +168,8 @@ class TrainConfig:
     Nature-CNN update on one CPU thread here; the layout tensor cores prefer on a GPU."""
     checkpoint_interval: int | None = None
     """Env steps between periodic checkpoints, kept besides last and best (null: none)."""
+    keep_checkpoints: int | None = None
+    """Periodic checkpoints to keep, the newest (null: all); older ones go with their replay files."""
     save_buffer: Literal["auto", "always", "never"] = default_of(EnvLoop, "save_buffer")
     """Save the replay buffer beside checkpoints for exact resume (auto: if it is at most 1 GiB)."""
     resume: str | None = None
