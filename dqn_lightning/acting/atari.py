@@ -20,6 +20,8 @@ from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, Transf
 from dqn_lightning.errors import ConfigError
 
 FRAME_STACK = 4
+GAME_CONTINUES = "game_continues"
+"""The reset info key that says a reset continued the game (after a lost life) instead of starting one."""
 
 
 def is_atari(env_id: str) -> bool:
@@ -84,15 +86,27 @@ class EpisodicLife(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Continues the game after a lost life (`info["game_continues"]`: True), else starts a new one."""
         if self.game_over:
             obs, info = self.env.reset(seed=seed, options=options)
         else:
             obs, _, terminated, truncated, info = self.env.step(0)
             if terminated or truncated:
                 obs, info = self.env.reset(seed=seed, options=options)
+            else:
+                info = {**info, GAME_CONTINUES: True}
         self.game_over = False
         self.lives = _lives(self.env)
         return obs, info
+
+
+def restart_games(env: gym.Env) -> None:
+    """Makes the next `reset` of `env` start a new game even where a lost life would continue one
+    (`EpisodicLife` anywhere in its wrappers): a rebuilt episode replays from a fresh game."""
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, EpisodicLife):
+            env.game_over = True
+        env = env.env
 
 
 class FireReset(gym.Wrapper):
@@ -112,13 +126,15 @@ class FireReset(gym.Wrapper):
         self.lives = 0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        self.env.reset(seed=seed, options=options)
+        _, reset_info = self.env.reset(seed=seed, options=options)
         for action in (1, 2):  # FIRE, then a move (as in OpenAI Baselines' FireResetEnv)
             obs, _, terminated, truncated, info = self.env.step(action)
             if terminated or truncated:
-                obs, info = self.env.reset(options=options)
+                obs, reset_info = self.env.reset(options=options)
+                info = reset_info
         self.lives = _lives(self.env)
-        return obs, info
+        # the step's info describes the state returned; the reset's says whether a game goes on
+        return obs, {**info, GAME_CONTINUES: True} if reset_info.get(GAME_CONTINUES) else info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)

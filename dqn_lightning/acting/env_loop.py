@@ -176,8 +176,8 @@ class EnvLoop(EnvSteps):
         self.masks.update(infos)
         if self._restored:
             self._load_buffer(trainer)
-            self._obs = np.stack(self._env_call(trainer, "reset", self.env.call, "replay_episode", seeds,
-                                                self.tracker.actions))  # fmt: skip
+            segments = self.tracker.replay_segments(self.seed + self.rank)
+            self._obs = np.stack(self._env_call(trainer, "reset", self.env.call, "replay_episode", segments))
             if self.masks.current is not None:  # the replayed episodes' current masks
                 self.masks.current = np.stack(self.env.call("action_mask")).astype(bool)
         n_actions = self.env.single_action_space.n

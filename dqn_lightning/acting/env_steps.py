@@ -10,6 +10,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from dqn_lightning.acting.atari import GAME_CONTINUES
 from dqn_lightning.acting.clocks import linear_schedule
 from dqn_lightning.acting.interface import Learner
 from dqn_lightning.acting.loop_state import LoopState
@@ -130,6 +131,9 @@ class EnvSteps(LoopState):
             next_obs, infos = self._env_call(
                 trainer, "reset", self.env.reset, seed=seeds, options={"reset_mask": ended}
             )
+            continues = infos.get(GAME_CONTINUES, np.zeros(self.num_envs, dtype=bool))
+            for i in np.flatnonzero(ended).tolist():
+                self.tracker.started(i, bool(continues[i]))
             self.masks.update(infos)
         self._obs = next_obs
 

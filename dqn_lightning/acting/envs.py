@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
-from dqn_lightning.acting.atari import is_atari, make_atari_env
+from dqn_lightning.acting.atari import is_atari, make_atari_env, restart_games
 from dqn_lightning.acting.minatar import is_minatar, make_minatar_env
 from dqn_lightning.errors import ConfigError
 
@@ -139,9 +139,11 @@ def env_spaces(env_id: str) -> EnvSpaces:
 class ReplayableEpisode(gym.Wrapper):
     """Lets a vector env rebuild each sub-env's episode in progress, in place, sync or async.
 
-    `replay_episode(seeds, actions)` is called on every sub-env at once (`VectorEnv.call`);
-    each takes its own entry: reset with `seeds[i]`, then the actions `actions[i]`. Gymnasium
-    envs draw all randomness from the reset seed, so this restores their state exactly.
+    `replay_episode(segments)` is called on every sub-env at once (`VectorEnv.call`); each
+    takes its own entry `segments[i]`: (reset seed, actions) pairs, replayed in order from a
+    new game. Usually one pair, the episode in progress; an Atari training env, whose episodes
+    end at a lost life while the game goes on, has one per episode of the game in progress.
+    Gymnasium envs draw all randomness from the reset seed, so this restores their state exactly.
     """
 
     def __init__(self, env: gym.Env, index: int) -> None:
@@ -163,10 +165,15 @@ class ReplayableEpisode(gym.Wrapper):
         """The legal actions of the current state, as the env last reported them (None: it does not)."""
         return self._mask
 
-    def replay_episode(self, seeds: list[int], actions: list[list[int]]) -> np.ndarray:
-        obs, _ = self.reset(seed=seeds[self.index])
-        for action in actions[self.index]:
-            obs, *_ = self.step(action)
+    def replay_episode(self, segments: list[list[tuple[int, list[int]]]]) -> np.ndarray:
+        restart_games(self.env)  # the first reset starts the game afresh, as it did when first played
+        obs = None
+        for seed, actions in segments[self.index]:
+            obs, _ = self.reset(seed=seed)
+            for action in actions:
+                obs, *_ = self.step(action)
+        if obs is None:
+            raise ValueError(f"no episode to replay for sub-env {self.index}")
         return obs
 
 

@@ -14,7 +14,9 @@ class Episodes:
     """The episode in progress in each of `num_envs` envs, and the episodes finished so far.
 
     An episode in progress is kept as its actions, so a resumed run can replay it from its
-    reset seed (see `seed`) and continue exactly; finished ones as a count and the last `window`
+    reset seed (see `seed`) and continue exactly; where the env's reset continues a game (an
+    Atari life lost, `GAME_CONTINUES` in the reset info), so are the earlier episodes of that
+    game (see `replay_segments`). Finished ones are kept as a count and the last `window`
     returns and lengths (the rollout statistics and the progress bar's score).
     """
 
@@ -29,6 +31,7 @@ class Episodes:
         """Forgets the episodes in progress, as for a DDP rank the checkpoint did not have."""
         self.index = np.zeros(self.num_envs, dtype=np.int64)  # episodes started per env, minus 1
         self.actions: list[list[int]] = [[] for _ in range(self.num_envs)]
+        self.game: list[list[list[int]]] = [[] for _ in range(self.num_envs)]  # earlier episodes' actions
         self.returns = np.zeros(self.num_envs)  # (num_envs,) float64, undiscounted so far
         self.lengths = np.zeros(self.num_envs, dtype=np.int64)
 
@@ -45,13 +48,31 @@ class Episodes:
         self.finished += 1
         self.recent_returns.append(finished[0])
         self.recent_lengths.append(finished[1])
+        self.game[i].append(self.actions[i])  # dropped by `started` unless the next reset continues the game
         self.returns[i], self.lengths[i], self.actions[i] = 0.0, 0, []
         self.index[i] += 1
         return finished
 
-    def seed(self, base: int, i: int) -> int:
-        """The reset seed of env `i`'s current episode: distinct per env and episode, reproducible."""
-        return int(np.random.SeedSequence([base, i, int(self.index[i])]).generate_state(1)[0])
+    def started(self, i: int, game_continues: bool) -> None:
+        """Env `i` was reset for its next episode: a new game forgets the earlier episodes' actions."""
+        if not game_continues:
+            self.game[i] = []
+
+    def seed(self, base: int, i: int, index: int | None = None) -> int:
+        """The reset seed of env `i`'s current episode (or its episode `index`): distinct per env and
+        episode, reproducible."""
+        episode = int(self.index[i]) if index is None else index
+        return int(np.random.SeedSequence([base, i, episode]).generate_state(1)[0])
+
+    def replay_segments(self, base: int) -> list[list[tuple[int, list[int]]]]:
+        """Per env, the (reset seed, actions) of each episode of the game in progress, oldest first:
+        what `ReplayableEpisode.replay_episode` plays to rebuild the env."""
+        segments = []
+        for i in range(self.num_envs):
+            episodes = [*self.game[i], self.actions[i]]
+            first = int(self.index[i]) - len(self.game[i])
+            segments.append([(self.seed(base, i, first + k), list(a)) for k, a in enumerate(episodes)])
+        return segments
 
     def mean_return(self, last: int = 100) -> float:
         """Mean return of the last `last` finished episodes (NaN before the first)."""
@@ -66,6 +87,7 @@ class Episodes:
             "recent_lengths": list(self.recent_lengths),
             "episode_index": self.index.tolist(),
             "episode_actions": [list(a) for a in self.actions],
+            "game_actions": [[list(a) for a in game] for game in self.game],
             "episode_return": self.returns.tolist(),
             "episode_length": self.lengths.tolist(),
         }
@@ -83,5 +105,7 @@ class Episodes:
         if "episode_index" in state:
             self.index = np.asarray(state["episode_index"], dtype=np.int64)
             self.actions = [list(a) for a in state["episode_actions"]]
+            # checkpoints before game_actions existed: each episode replays as a game of its own
+            self.game = [[list(a) for a in game] for game in state.get("game_actions", [[]] * self.num_envs)]
             self.returns = np.asarray(state["episode_return"], dtype=np.float64)
             self.lengths = np.asarray(state["episode_length"], dtype=np.int64)

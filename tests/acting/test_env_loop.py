@@ -175,7 +175,7 @@ def test_replay_episode_rebuilds_each_sub_env(vector: str) -> None:
             obs_t, *_ = env.step(step_actions)
             obs = np.stack([obs_t[0], obs_t[1] if t < 3 else obs[1]])
         env.reset(seed=[1, 2])  # scramble both
-        rebuilt = np.stack(env.call("replay_episode", seeds, actions))
+        rebuilt = np.stack(env.call("replay_episode", [[(seed, a)] for seed, a in zip(seeds, actions, strict=True)]))
         assert np.array_equal(rebuilt, obs)
     finally:
         env.close()
