@@ -32,6 +32,7 @@ class GracefulInterrupt(Callback):
         self.signal_name: str | None = None
         self.checkpoint: Path | None = None
         self._previous: dict[int, Any] = {}
+        self._val_batches: int | float | None = None  # the Trainer's, while an interrupt turns evaluation off
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:  # asked twice: do not wait for the batch to end
@@ -61,10 +62,16 @@ class GracefulInterrupt(Callback):
             trainer.save_checkpoint(path)
             self.checkpoint = path
             trainer.should_stop = True
+            # Lightning evaluates when should_stop is set: an interrupt should not wait for (and log)
+            # an evaluation of 20 Atari games at an odd env step; restored at the fit's end
+            self._val_batches = trainer.limit_val_batches
+            trainer.limit_val_batches = 0
 
     @override
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._restore()
+        if self._val_batches is not None:
+            trainer.limit_val_batches, self._val_batches = self._val_batches, None
 
     @override
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dqn_lightning.errors import TrainingFault, exit_code
 from tests.helpers import run_train
@@ -100,7 +101,9 @@ def test_nan_loss_stops_at_once_naming_the_step(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path: Path) -> None:
-    flags = [*SMALL, "--total-timesteps", "200000", "--logdir", "logs"]
+    # evaluations on but none due: stopping must not run one (Lightning evaluates when a run stops early)
+    flags = [*SMALL, "--total-timesteps", "200000", "--logdir", "logs", "--eval-episodes", "2",
+             "--eval-interval", "100000"]  # fmt: skip
     proc = subprocess.Popen([*TRAIN, *flags], cwd=tmp_path, env=env_with(None), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     first = tmp_path / "logs" / "CartPole-v1" / "version_0" / "checkpoints" / "periodic-envstep400.ckpt"
@@ -118,6 +121,8 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path: Path) -> None:
     loop_state = next(v for k, v in state["callbacks"].items() if k.startswith("EnvLoop"))
     assert loop_state["env_steps"] == stopped_at >= 400
     assert first.with_name(f"replay-envstep{stopped_at}.npz").exists()  # buffer saved with it: exact resume
+    events = EventAccumulator(str(first.parent.parent), size_guidance={"scalars": 0}).Reload()
+    assert "eval/return_mean" not in events.Tags()["scalars"]  # no evaluation between Ctrl-C and the exit
     resumed = run(["--resume", "last", "--total-timesteps", str(stopped_at + 400), "--logdir", "logs"], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     summary = json.loads((first.parent.parent / "summary.json").read_text())
