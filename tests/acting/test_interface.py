@@ -55,6 +55,7 @@ def test_the_interrupt_uses_what_the_env_loop_agreed_and_starts_no_collective_of
     saved: list[Any] = []
     trainer.save_checkpoint = saved.append
     trainer.should_stop = False
+    trainer.limit_val_batches = 1.0
     monkeypatch.setattr("dqn_lightning.callbacks.stopping.checkpoint_dir", lambda trainer: tmp_path)
     interrupt = GracefulInterrupt()
     interrupt.agreed = False  # set by EnvLoop.on_train_batch_end, which runs first
@@ -63,6 +64,7 @@ def test_the_interrupt_uses_what_the_env_loop_agreed_and_starts_no_collective_of
     interrupt.agreed = True  # another rank was stopped
     interrupt.on_train_batch_end(trainer, None, None, None, 1)  # type: ignore[arg-type]
     assert calls == [] and trainer.should_stop and saved == [tmp_path / "last.ckpt"]
+    assert trainer.limit_val_batches == 0  # no evaluation on the way out
     # used with a module that has no EnvLoop: its own all-reduce
     alone = GracefulInterrupt()
     alone.on_train_batch_end(trainer, None, None, None, 2)  # type: ignore[arg-type]
