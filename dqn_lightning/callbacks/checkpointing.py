@@ -15,7 +15,7 @@ from typing_extensions import override
 from dqn_lightning.acting.env_loop import EnvLoop, find_env_loop
 from dqn_lightning.checkpoint_paths import checkpoint_dir
 from dqn_lightning.errors import ConfigError
-from dqn_lightning.replay.replay_files import prune_replay_files
+from dqn_lightning.replay.replay_files import envstep_of, prune_replay_files
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -124,7 +124,7 @@ class PeriodicCheckpoint(Callback):
             folder = checkpoint_dir(trainer)
             trainer.save_checkpoint(folder / f"periodic-envstep{env_steps}.ckpt")
             if self.keep is not None and trainer.is_global_zero:
-                periodic = sorted(folder.glob("periodic-envstep*.ckpt"), key=lambda p: int(p.stem.split("envstep")[1]))
+                periodic = sorted(folder.glob("periodic-envstep*.ckpt"), key=lambda p: envstep_of(p.name) or 0)
                 for path in periodic[: -self.keep]:
                     path.unlink(missing_ok=True)
             prune_after_saves(trainer)

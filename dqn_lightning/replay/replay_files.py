@@ -92,7 +92,7 @@ def prune_replay_files(folder: Path, keep_step: int) -> None:
     and prunes while rank 0's .ckpt is not on disk yet: keeping the whole step, not only this
     rank's file, keeps a rank that finishes last from deleting the others' files of the same checkpoint.
     """
-    wanted = {int(m.group(1)) for p in folder.glob("*.ckpt") if (m := re.search(r"envstep(\d+)", p.name))}
+    wanted = {step for p in folder.glob("*.ckpt") if (step := envstep_of(p.name)) is not None}
     wanted.add(keep_step)
     for last in folder.glob("last*.ckpt"):
         named = _replay_steps_named_by(last)
@@ -100,8 +100,8 @@ def prune_replay_files(folder: Path, keep_step: int) -> None:
             return
         wanted |= named
     for path in folder.glob("replay-envstep*.npz"):
-        match = re.search(r"envstep(\d+)", path.name)
-        if match and int(match.group(1)) not in wanted:
+        step = envstep_of(path.name)
+        if step is not None and step not in wanted:
             path.unlink(missing_ok=True)
 
 
@@ -121,4 +121,10 @@ def _replay_steps_named_by(checkpoint_path: Path) -> set[int] | None:
             pending += [v for v in state.values() if isinstance(v, (dict, list))]
         elif isinstance(state, list):
             pending += state
-    return {int(m.group(1)) for name in names if (m := re.search(r"envstep(\d+)", name))}
+    return {step for name in names if (step := envstep_of(name)) is not None}
+
+
+def envstep_of(name: str) -> int | None:
+    """The env step in a checkpoint's or replay file's name (`...envstepN...`), None if it has none."""
+    match = re.search(r"envstep(\d+)", name)
+    return int(match.group(1)) if match else None
