@@ -107,6 +107,25 @@ def writes_logs_now(trainer: pl.Trainer) -> bool:
     return (trainer.global_step + 1) % every == 0 or trainer.should_stop
 
 
+def validates_after_this_batch(trainer: pl.Trainer) -> bool | None:
+    """Whether Lightning runs validation once this training batch's end hooks are done.
+
+    Asks Lightning's own decision (a private method of the training epoch loop, in 2.5 and
+    2.6), which is settled by then: the batch counters, the stop flag and the validation limits
+    do not change between `on_train_batch_end` and the check. None where this Lightning lacks it.
+    """
+    fit_loop = getattr(trainer, "fit_loop", None)
+    epoch_loop = getattr(fit_loop, "epoch_loop", None)
+    decide = getattr(epoch_loop, "_should_check_val_fx", None)
+    fetcher = getattr(fit_loop, "_data_fetcher", None)
+    if decide is None or fetcher is None:
+        return None
+    try:
+        return bool(decide(fetcher)) and not getattr(epoch_loop, "_skip_next_val", False)
+    except Exception:  # a changed signature or state: the caller does what it did without the answer
+        return None
+
+
 def copy_parameters(target: list[Tensor], online: list[Tensor], tau: float) -> None:
     """`target <- online` (tau 1) or `target <- tau * online + (1 - tau) * target`, in place.
 

@@ -145,3 +145,41 @@ def test_copy_parameters_public_fallback_gives_the_same_bits(tau: float, monkeyp
     fast_path.copy_parameters(slow, online, tau)
     assert all(torch.equal(a, b) for a, b in zip(fast, slow, strict=True))
     assert all(torch.allclose(a, e) for a, e in zip(fast, expected, strict=True))  # the blend, by hand
+
+
+class _Batches(pl.LightningModule):
+    """A linear model on random batches, validated every 3 training batches and at the stop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+        self.predicted: list[tuple[int, bool | None]] = []
+        self.validated_after: list[int] = []
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        return self.layer(batch).square().mean()
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        pass
+
+    def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
+        if batch_idx == 7:
+            self.trainer.should_stop = True  # a stop validates too (Lightning's early-stop rule)
+        self.predicted.append((batch_idx, fast_path.validates_after_this_batch(self.trainer)))
+
+    def on_validation_end(self) -> None:
+        self.validated_after.append(self.predicted[-1][0])
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_the_validation_forecast_is_what_lightning_then_does(tmp_path: Path) -> None:
+    model = _Batches()
+    trainer = quiet_trainer(tmp_path, [], limit_val_batches=1, val_check_interval=3, check_val_every_n_epoch=None)
+    data = torch.utils.data.DataLoader(torch.randn(64, 2), batch_size=2)
+    trainer.fit(model, train_dataloaders=data, val_dataloaders=data)
+    assert model.validated_after == [2, 5, 7]
+    assert model.predicted == [(i, i in (2, 5, 7)) for i in range(8)]
+    # a Lightning without the private decision: no forecast, and the caller saves at once
+    assert fast_path.validates_after_this_batch(SimpleNamespace()) is None  # type: ignore[arg-type]

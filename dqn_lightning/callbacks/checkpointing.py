@@ -9,12 +9,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 from lightning_fabric.plugins import TorchCheckpointIO
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.callbacks import Checkpoint, ModelCheckpoint
 from typing_extensions import override
 
 from dqn_lightning.acting.env_loop import EnvLoop, find_env_loop
 from dqn_lightning.checkpoint_paths import checkpoint_dir
 from dqn_lightning.errors import ConfigError
+from dqn_lightning.private_api import validates_after_this_batch
 from dqn_lightning.replay.replay_files import envstep_of, prune_replay_files
 
 
@@ -94,12 +95,17 @@ class BestAndLastCheckpoint(ModelCheckpoint):
         self._last_saved_step = trainer.global_step
 
 
-class PeriodicCheckpoint(Callback):
+class PeriodicCheckpoint(Checkpoint):
     """Saves `periodic-envstepN.ckpt` each time the env-step count passes a multiple of `interval`.
 
     Kept besides `ModelCheckpoint`'s last and best: all of them, or the newest `keep` (older ones
     are deleted with their replay files, which for an Atari buffer are about 0.7 GB each). Needs
     the `EnvLoop` callback, whose env-step count it follows.
+
+    When an evaluation runs after the same training batch, the save waits for it (and, being a
+    `Checkpoint`, for the best and last files): Lightning resumes a checkpoint taken before a
+    due validation by skipping that validation, so the resumed run would lose the evaluation
+    and its best score.
     """
 
     def __init__(self, interval: int, keep: int | None = None) -> None:
@@ -109,25 +115,46 @@ class PeriodicCheckpoint(Callback):
             raise ConfigError(f"keep_checkpoints must be >= 1 periodic checkpoint (or null: all), got {keep}")
         self.interval, self.keep = interval, keep
         self._saved_multiple = 0
+        self._waiting = False  # a save due at this batch waits for the evaluation after it
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._saved_multiple = _env_loop(trainer).env_steps // self.interval
+        self._waiting = False
 
     @override
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        if self._waiting:  # the evaluation it waited for did not run (a stop came between): save now
+            self._save(trainer)
         env_steps = _env_loop(trainer).env_steps
         if env_steps // self.interval > self._saved_multiple:
             self._saved_multiple = env_steps // self.interval
-            folder = checkpoint_dir(trainer)
-            trainer.save_checkpoint(folder / f"periodic-envstep{env_steps}.ckpt")
-            if self.keep is not None and trainer.is_global_zero:
-                periodic = sorted(folder.glob("periodic-envstep*.ckpt"), key=lambda p: envstep_of(p.name) or 0)
-                for path in periodic[: -self.keep]:
-                    path.unlink(missing_ok=True)
-            prune_after_saves(trainer)
+            if validates_after_this_batch(trainer):
+                self._waiting = True
+            else:
+                self._save(trainer)
+
+    @override
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._waiting:
+            self._save(trainer)
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._waiting:
+            self._save(trainer)
+
+    def _save(self, trainer: pl.Trainer) -> None:
+        self._waiting = False
+        folder = checkpoint_dir(trainer)
+        trainer.save_checkpoint(folder / f"periodic-envstep{_env_loop(trainer).env_steps}.ckpt")
+        if self.keep is not None and trainer.is_global_zero:
+            periodic = sorted(folder.glob("periodic-envstep*.ckpt"), key=lambda p: envstep_of(p.name) or 0)
+            for path in periodic[: -self.keep]:
+                path.unlink(missing_ok=True)
+        prune_after_saves(trainer)
 
 
 def prune_after_saves(trainer: pl.Trainer) -> None:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from dqn_lightning.callbacks.checkpointing import PeriodicCheckpoint
 from dqn_lightning.errors import ConfigError
@@ -37,3 +38,44 @@ def test_keep_checkpoints_leaves_the_newest_periodic_ones_and_only_the_replay_fi
 def test_keeping_no_periodic_checkpoint_is_refused_in_one_line() -> None:
     with pytest.raises(ConfigError, match="keep_checkpoints must be >= 1"):
         PeriodicCheckpoint(200, keep=0)
+
+
+def test_a_periodic_checkpoint_due_with_an_evaluation_holds_it_and_resumes_as_the_uninterrupted_run(
+    tmp_path: Path,
+) -> None:
+    """Evaluations at 1,200 and 2,200 env steps (every 1,000 after the 200 filled), periodic saves
+    at 1,200 and 2,400. Saved before the 1,200 evaluation, the periodic checkpoint made a run
+    resumed from it skip that evaluation (Lightning fast-forwards a validation due at the saved
+    batch): its history lost the point, and a worse later score became "best". The save now waits
+    for the evaluation, so the resumed run ends with the uninterrupted run's evaluations and best."""
+    flags = ["--env", "CartPole-v1", "--seed", "3", "--total-timesteps", "2400", "--learning-starts", "200",
+             "--train-freq", "4", "--hidden-sizes", "[16]", "--eval-interval", "1000", "--eval-episodes", "2",
+             "--checkpoint-interval", "1200", "--save-buffer", "always", "--quiet"]  # fmt: skip
+    result = run_train(*flags, "--logdir", "a", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_a = tmp_path / "a" / "CartPole-v1" / "version_0"
+    periodic = torch.load(run_a / "checkpoints" / "periodic-envstep1200.ckpt", weights_only=False)
+    assert [e["env_steps"] for e in periodic["eval_history"]] == [1200]
+
+    # resumed in place (ModelCheckpoint reloads its best score only in the same folder), with only
+    # what existed at 1,200 env steps left
+    last_a = torch.load(run_a / "checkpoints" / "last.ckpt", weights_only=False)
+    for path in (run_a / "checkpoints").glob("*.ckpt"):
+        if path.name != "periodic-envstep1200.ckpt":
+            path.unlink()
+    resumed = run_train(*flags, "--logdir", "a", "--resume", str(run_a / "checkpoints" / "periodic-envstep1200.ckpt"),
+                        cwd=tmp_path)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    last_b = torch.load(run_a / "checkpoints" / "last.ckpt", weights_only=False)
+    evaluations_a, evaluations_b = (
+        [(e["env_steps"], e["return_mean"]) for e in c["eval_history"]] for c in (last_a, last_b)
+    )
+    assert [step for step, _ in evaluations_a] == [1200, 2200, 2400]
+    assert evaluations_b == evaluations_a
+    best_a, best_b = (
+        {k: v for k, v in c["callbacks"].items() if k.startswith("ModelCheckpoint")} for c in (last_a, last_b)
+    )
+    assert [s["best_model_score"] for s in best_b.values()] == [s["best_model_score"] for s in best_a.values()]
+    assert [Path(s["best_model_path"]).name for s in best_b.values()] == [
+        Path(s["best_model_path"]).name for s in best_a.values()
+    ]
