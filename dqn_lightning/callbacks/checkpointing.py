@@ -102,10 +102,11 @@ class PeriodicCheckpoint(Checkpoint):
     are deleted with their replay files, which for an Atari buffer are about 0.7 GB each). Needs
     the `EnvLoop` callback, whose env-step count it follows.
 
-    When an evaluation runs after the same training batch, the save waits for it (and, being a
-    `Checkpoint`, for the best and last files): Lightning resumes a checkpoint taken before a
-    due validation by skipping that validation, so the resumed run would lose the evaluation
-    and its best score.
+    When an evaluation runs after the same training batch, the save waits for it: Lightning
+    resumes a checkpoint taken before a due validation by skipping that validation, so the
+    resumed run would lose the evaluation and its best score. Lightning runs `Checkpoint`
+    callbacks last, in the order given: list this one after `BestAndLastCheckpoint` (as
+    `train.py` does) and the file also holds that evaluation's best.
     """
 
     def __init__(self, interval: int, keep: int | None = None) -> None:
@@ -116,6 +117,15 @@ class PeriodicCheckpoint(Checkpoint):
         self.interval, self.keep = interval, keep
         self._saved_multiple = 0
         self._waiting = False  # a save due at this batch waits for the evaluation after it
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        later = trainer.checkpoint_callbacks[trainer.checkpoint_callbacks.index(self) + 1 :]
+        if any(isinstance(callback, ModelCheckpoint) for callback in later):
+            raise ConfigError(
+                "PeriodicCheckpoint is listed before a ModelCheckpoint: list it after, so that its files hold "
+                "each evaluation's best (Lightning runs checkpoint callbacks in the order given)"
+            )
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

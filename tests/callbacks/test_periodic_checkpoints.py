@@ -6,9 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
-from dqn_lightning.callbacks.checkpointing import PeriodicCheckpoint
+from dqn_lightning.callbacks.checkpointing import BestAndLastCheckpoint, PeriodicCheckpoint
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.replay.replay_files import _replay_steps_named_by
 from tests.helpers import run_train
@@ -40,6 +41,16 @@ def test_keeping_no_periodic_checkpoint_is_refused_in_one_line() -> None:
         PeriodicCheckpoint(200, keep=0)
 
 
+def test_listed_before_a_model_checkpoint_it_says_to_list_it_after(tmp_path: Path) -> None:
+    # it saves after the best file only when Lightning runs it later (checkpoint callbacks keep their order)
+    periodic = PeriodicCheckpoint(200)
+    trainer = pl.Trainer(callbacks=[periodic, BestAndLastCheckpoint()], default_root_dir=tmp_path, logger=False)
+    with pytest.raises(ConfigError, match="listed before a ModelCheckpoint: list it after"):
+        periodic.setup(trainer, pl.LightningModule(), "fit")
+    trainer = pl.Trainer(callbacks=[BestAndLastCheckpoint(), periodic], default_root_dir=tmp_path, logger=False)
+    periodic.setup(trainer, pl.LightningModule(), "fit")
+
+
 def test_a_periodic_checkpoint_due_with_an_evaluation_holds_it_and_resumes_as_the_uninterrupted_run(
     tmp_path: Path,
 ) -> None:
@@ -56,6 +67,9 @@ def test_a_periodic_checkpoint_due_with_an_evaluation_holds_it_and_resumes_as_th
     run_a = tmp_path / "a" / "CartPole-v1" / "version_0"
     periodic = torch.load(run_a / "checkpoints" / "periodic-envstep1200.ckpt", weights_only=False)
     assert [e["env_steps"] for e in periodic["eval_history"]] == [1200]
+    # written after the best file too (checkpoint callbacks run in their given order): it knows that best
+    (best,) = (v for k, v in periodic["callbacks"].items() if k.startswith("ModelCheckpoint"))
+    assert float(best["best_model_score"]) == periodic["eval_history"][0]["return_mean"]
 
     # resumed in place (ModelCheckpoint reloads its best score only in the same folder), with only
     # what existed at 1,200 env steps left
