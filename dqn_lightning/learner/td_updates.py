@@ -104,11 +104,10 @@ class TDUpdates(OptimizerSteps):
         `next_out`: the bootstrap network's outputs for `next_obs` `(k * batch, ...)`, when a pass
         over more minibatches made them already (see `_bootstrap_pass`).
         """
-        flat_next = next_obs.flatten(0, 1)
         if next_out is None:
             next_out = self._bootstrap_pass(next_obs).flatten(0, 1)
         gamma: float | torch.Tensor = self.gamma if steps is None else self.gamma ** steps.flatten()
-        online = self.q_network(flat_next) if self.double_q else None
+        online = self.q_network(next_obs.flatten(0, 1)) if self.double_q else None
         mask = next_mask.flatten(0, 1) if next_mask is not None else None
         target = self.value_head.target(reward.flatten(), terminated.flatten(), gamma, next_out, online, mask)
         return target.view(*reward.shape, *target.shape[1:])

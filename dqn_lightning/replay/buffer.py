@@ -162,8 +162,9 @@ class ReplayBuffer(BufferState):
                 f"cannot sample {batch_size} distinct transitions from a replay buffer holding {count}: "
                 "fill it first (EnvLoop's learning_starts) or ask for a smaller batch"
             )
-        if num_batches is None:
+        if num_batches is None or num_batches == 1:  # one draw: a view, not np.stack's copy of a list
             idx = self.rng.choice(count, size=batch_size, replace=False)
+            idx = idx if num_batches is None else idx[None]
         else:
             idx = np.stack([self.rng.choice(count, size=batch_size, replace=False) for _ in range(num_batches)])
         return self.gather((idx + offset) % self.capacity if offset else idx, pin=pin)
