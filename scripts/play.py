@@ -6,15 +6,18 @@
 
 Loads the policy with `DQN.load_from_checkpoint` alone (weights-only: no code in the file runs),
 plays greedy games (`--epsilon` adds exploration), prints `Game N Score: S` per game and the
-mean ± std at the end. The env defaults to the one stored in the checkpoint. `--checkpoint last` (or `best`)
-takes the newest last.ckpt under lightning_logs/.
+mean ± std at the end. The env defaults to the one stored in the checkpoint; `--env-kwargs` changes
+its arguments (`'{"repeat_action_probability": 0.0}'`: an Atari game without sticky actions).
+`--checkpoint last` (or `best`) takes the newest last.ckpt under lightning_logs/.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from typing import Any
 
 import numpy as np
 from gymnasium.wrappers import RecordVideo
@@ -26,9 +29,16 @@ from dqn_lightning.learner.checkpoint_file import check_env_matches
 
 
 def play(
-    checkpoint: str, episodes: int, env_id: str | None, seed: int, render: str, video: str | None, epsilon: float
+    checkpoint: str,
+    episodes: int,
+    env_id: str | None,
+    seed: int,
+    render: str,
+    video: str | None,
+    epsilon: float,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> np.ndarray:
-    """Plays `episodes` games and returns their scores."""
+    """Plays `episodes` games (the env built with `env_kwargs`) and returns their scores."""
     path = chosen_checkpoint(checkpoint)
     model = DQN.load_from_checkpoint(path, map_location="cpu").eval()
     env_id = env_id or model.hparams["env_id"]
@@ -37,7 +47,8 @@ def play(
     check_env_matches(dict(model.hparams), env_id, path)
     if render == "human" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise ConfigError("--render human needs a display and none is set (DISPLAY is empty); use --video DIR")
-    env = make_env(env_id, render_mode="rgb_array" if video else ("human" if render == "human" else None))
+    render_mode = "rgb_array" if video else ("human" if render == "human" else None)
+    env = make_env(env_id, render_mode=render_mode, **(env_kwargs or {}))
     if video:
         env = RecordVideo(env, video, episode_trigger=lambda _: True, name_prefix="game", disable_logger=True)
     rng = np.random.default_rng(seed)
@@ -62,6 +73,20 @@ def play(
     return result
 
 
+def parse_env_kwargs(text: str | None) -> dict[str, Any]:
+    """`--env-kwargs` as a dict, or a one-line `ConfigError` when it is not a JSON object."""
+    if text is None:
+        return {}
+    try:
+        kwargs = json.loads(text)
+    except json.JSONDecodeError as err:
+        example = '{"max_episode_steps": 500}'
+        raise ConfigError(f"--env-kwargs is not JSON ({err.msg}): give an object like '{example}'") from None
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"--env-kwargs must be a JSON object of argument names and values, got {text!r}")
+    return kwargs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, help="a .ckpt path, or 'last' or 'best' for the newest run's")
@@ -71,12 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render", choices=["human", "none"], default="none", help="show a window (needs a display)")
     parser.add_argument("--video", default=None, help="folder for one MP4 per game (headless)")
     parser.add_argument("--epsilon", type=float, default=0.0, help="exploration rate while playing")
+    parser.add_argument(
+        "--env-kwargs",
+        default=None,
+        help="JSON object of env arguments, e.g. '{\"repeat_action_probability\": 0.0}' (Atari, no sticky actions)",
+    )
     args = parser.parse_args(argv)
 
     def run() -> None:
         if args.episodes < 1 or not 0.0 <= args.epsilon <= 1.0:
             raise ConfigError("--episodes must be >= 1 and --epsilon in [0, 1]")
-        play(args.checkpoint, args.episodes, args.env, args.seed, args.render, args.video, args.epsilon)
+        env_kwargs = parse_env_kwargs(args.env_kwargs)
+        play(args.checkpoint, args.episodes, args.env, args.seed, args.render, args.video, args.epsilon, env_kwargs)
 
     return exit_code("play.py", run)
 

@@ -40,11 +40,14 @@ def register_atari() -> None:
     gym.register_envs(ale_py)
 
 
-def make_atari_env(env_id: str, *, training: bool, render_mode: str | None = None) -> gym.Env:
-    """An ALE game with DQN's preprocessing; `training` adds life-loss episodes and reward clipping."""
+def make_atari_env(env_id: str, *, training: bool, render_mode: str | None = None, **ale_kwargs: Any) -> gym.Env:
+    """An ALE game with DQN's preprocessing; `training` adds life-loss episodes and reward clipping.
+    `ale_kwargs` go to the ALE env (`repeat_action_probability=0.0`: no sticky actions)."""
     register_atari()
+    if "frameskip" in ale_kwargs:
+        raise ConfigError("frameskip is fixed at 4 by DQN's Atari preprocessing: leave it out of the env arguments")
     # frame skipping and max-pooling happen in AtariPreprocessing, so the ALE itself skips none
-    env = gym.make(env_id, frameskip=1, render_mode=render_mode)
+    env = gym.make(env_id, frameskip=1, render_mode=render_mode, **ale_kwargs)
     env = AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True)
     if training:
         env = EpisodicLife(env)

@@ -27,8 +27,10 @@ class EnvSpaces:
     n_actions: int
 
 
-def make_env(env_id: str, render_mode: str | None = None, *, training: bool = False) -> gym.Env:
-    """`gym.make(env_id)` with a one-line `ConfigError` for unknown ids and unsupported spaces.
+def make_env(env_id: str, render_mode: str | None = None, *, training: bool = False, **env_kwargs: Any) -> gym.Env:
+    """`gym.make(env_id, **env_kwargs)` with a one-line `ConfigError` for unknown ids, arguments the
+    env does not take, and unsupported spaces (`env_kwargs`: e.g. `repeat_action_probability=0.0`
+    for an ALE game without sticky actions, `max_episode_steps=...`).
 
     Atari ids (`ALE/...`) get DQN's standard preprocessing (`atari.make_atari_env`); `training`
     selects its training-only parts (life-loss episodes, clipped rewards). Other envs ignore it.
@@ -38,12 +40,12 @@ def make_env(env_id: str, render_mode: str | None = None, *, training: bool = Fa
     """
     try:
         if is_atari(env_id):
-            env = make_atari_env(env_id, training=training, render_mode=render_mode)
+            env = make_atari_env(env_id, training=training, render_mode=render_mode, **env_kwargs)
         elif is_minatar(env_id):
-            env = make_minatar_env(env_id, render_mode=render_mode)
+            env = make_minatar_env(env_id, render_mode=render_mode, **env_kwargs)
         else:
             kwargs: dict[str, Any] = {"render_mode": render_mode} if render_mode is not None else {}
-            env = gym.make(env_id, **kwargs)
+            env = gym.make(env_id, **kwargs, **env_kwargs)
     except gym.error.DependencyNotInstalled as err:
         raise ConfigError(f"env {env_id!r} needs a package that is not installed: {err}") from None
     except gym.error.Error as err:

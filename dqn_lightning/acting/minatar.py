@@ -57,7 +57,7 @@ def register_minatar() -> None:
     register_envs()
 
 
-def make_minatar_env(env_id: str, render_mode: str | None = None) -> gym.Env:
+def make_minatar_env(env_id: str, render_mode: str | None = None, **env_kwargs: Any) -> gym.Env:
     """A MinAtar game with `(C, 10, 10)` uint8 frames; `render_mode="rgb_array"` draws 160x160 RGB."""
     register_minatar()
     if env_id not in gym.registry:
@@ -67,7 +67,7 @@ def make_minatar_env(env_id: str, render_mode: str | None = None) -> gym.Env:
         )
     if render_mode not in (None, "rgb_array"):
         raise ConfigError(f"MinAtar envs render only as rgb_array here, not {render_mode!r}")
-    return ChannelsFirstFrames(gym.make(env_id), render_mode=render_mode)
+    return ChannelsFirstFrames(gym.make(env_id, **env_kwargs), render_mode=render_mode)
 
 
 class ChannelsFirstFrames(gym.ObservationWrapper):

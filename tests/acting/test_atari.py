@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from dqn_lightning import DQN, make_env
+from dqn_lightning import DQN, ConfigError, make_env
 from dqn_lightning.learner.networks import NatureCNN, QNetwork
 from tests.run.test_train_script import run_train
 
@@ -48,6 +48,18 @@ def test_evaluation_env_plays_whole_games_with_raw_scores() -> None:
             break
     assert env.unwrapped.ale.lives() == 0 and terminated  # the game ran through all five lives
     env.close()
+
+
+def test_ale_arguments_reach_the_game_but_frameskip_stays_the_preprocessings() -> None:
+    sticky = make_env("ALE/Breakout-v5")
+    plain = make_env("ALE/Breakout-v5", repeat_action_probability=0.0)
+    # v5 ids are sticky (Machado et al.: 0.25); the argument turns that off in the emulator itself
+    assert sticky.unwrapped.ale.getFloat("repeat_action_probability") == pytest.approx(0.25)
+    assert plain.unwrapped.ale.getFloat("repeat_action_probability") == 0.0
+    sticky.close()
+    plain.close()
+    with pytest.raises(ConfigError, match="frameskip is fixed at 4"):
+        make_env("ALE/Breakout-v5", frameskip=4)
 
 
 def test_nature_cnn_sizes_from_the_observation_space_and_scales_pixels_inside() -> None:

@@ -77,6 +77,24 @@ def test_play_refuses_a_checkpoint_of_another_env(cartpole_checkpoint: Path) -> 
     assert result.returncode == 2 and "use the env it was trained on" in result.stderr
 
 
+def test_play_builds_the_env_with_the_given_arguments(cartpole_checkpoint: Path) -> None:
+    # CartPole pays 1 per step and no pole falls within 5 steps of a reset: a 5-step limit scores 5
+    result = run_play("--checkpoint", str(cartpole_checkpoint), "--episodes", "3", "--env-kwargs",
+                      '{"max_episode_steps": 5}')  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [line for line in result.stdout.splitlines() if line.startswith("Game ")] == [
+        f"Game {i} Score: 5.0" for i in (1, 2, 3)
+    ]
+    for flags, says in (
+        (["--env-kwargs", "{max_episode_steps: 5}"], "--env-kwargs is not JSON"),
+        (["--env-kwargs", "[5]"], "must be a JSON object"),
+        (["--env-kwargs", '{"no_such_argument": 1}'], "could not be built"),
+    ):
+        result = run_play("--checkpoint", str(cartpole_checkpoint), *flags)
+        assert result.returncode == 2 and says in result.stderr, result.stderr[-2000:]
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_loading_refuses_files_that_are_not_our_checkpoints(cartpole_checkpoint: Path, tmp_path: Path) -> None:
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(cartpole_checkpoint.read_bytes()[:2000])
