@@ -3,17 +3,21 @@
     python scripts/play.py --checkpoint lightning_logs/CartPole-v1/version_0/checkpoints/last.ckpt
     python scripts/play.py --checkpoint last --episodes 5 --video videos/    # MP4s, no display needed
     python scripts/play.py --checkpoint PATH --render human                  # a window, if there is a display
+    python scripts/play.py --checkpoint PATH --episodes 20 --num-envs 10     # scores only, 10 games at a time
 
 Loads the policy with `DQN.load_from_checkpoint` alone (weights-only: no code in the file runs),
 plays greedy games (`--epsilon` adds exploration), prints `Game N Score: S` per game and the
 mean ± std at the end. The env defaults to the one stored in the checkpoint; `--env-kwargs` changes
 its arguments (`'{"repeat_action_probability": 0.0}'`: an Atari game without sticky actions).
 `--checkpoint last` (or `best`) takes the newest last.ckpt under lightning_logs/.
+`--num-envs N` plays N games at a time in a vector env, one batched forward per step: the same
+seeded games, several times faster for a CNN (no window or video then).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -22,7 +26,8 @@ from typing import Any
 import numpy as np
 from gymnasium.wrappers import RecordVideo
 
-from dqn_lightning import DQN, ConfigError, make_env
+from dqn_lightning import DQN, ConfigError, make_env, make_vector_env
+from dqn_lightning.acting.evaluation import evaluate
 from dqn_lightning.callbacks.checkpointing import chosen_checkpoint
 from dqn_lightning.errors import exit_code
 from dqn_lightning.learner.checkpoint_file import check_env_matches
@@ -37,8 +42,9 @@ def play(
     video: str | None,
     epsilon: float,
     env_kwargs: dict[str, Any] | None = None,
+    num_envs: int = 1,
 ) -> np.ndarray:
-    """Plays `episodes` games (the env built with `env_kwargs`) and returns their scores."""
+    """Plays `episodes` games (the env built with `env_kwargs`), `num_envs` at a time, and returns their scores."""
     path = chosen_checkpoint(checkpoint)
     model = DQN.load_from_checkpoint(path, map_location="cpu").eval()
     env_id = env_id or model.hparams["env_id"]
@@ -47,6 +53,8 @@ def play(
     check_env_matches(dict(model.hparams), env_id, path)
     if render == "human" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise ConfigError("--render human needs a display and none is set (DISPLAY is empty); use --video DIR")
+    if num_envs > 1:
+        return _play_batched(model, env_id, episodes, seed, epsilon, env_kwargs or {}, num_envs)
     render_mode = "rgb_array" if video else ("human" if render == "human" else None)
     env = make_env(env_id, render_mode=render_mode, **(env_kwargs or {}))
     if video:
@@ -68,9 +76,35 @@ def play(
             scores.append(score)
     finally:
         env.close()
-    result = np.array(scores)
-    print(f"Mean score over {episodes} games: {result.mean():.1f} ± {result.std():.1f}")
-    return result
+    return _report(np.array(scores))
+
+
+def _play_batched(
+    model: DQN, env_id: str, episodes: int, seed: int, epsilon: float, env_kwargs: dict[str, Any], num_envs: int
+) -> np.ndarray:
+    """Game i (seeded seed + i) as in `play`, but `num_envs` games step together through one forward."""
+    env = make_vector_env(functools.partial(make_env, env_id, **env_kwargs), num_envs)
+    rng = np.random.default_rng(seed)
+    masked = bool(model.hparams.get("action_masks", False))
+
+    def policy(obs: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        return model.act(obs, epsilon, rng, mask=mask)
+
+    scores: list[float] = []
+    try:
+        for start in range(1, episodes + 1, num_envs):
+            seeds = [seed + game for game in range(start, min(start + num_envs, episodes + 1))]
+            for game, score in zip(range(start, start + len(seeds)), evaluate(policy, env, seeds, masked), strict=True):
+                print(f"Game {game} Score: {score}", flush=True)
+                scores.append(float(score))
+    finally:
+        env.close()
+    return _report(np.array(scores))
+
+
+def _report(scores: np.ndarray) -> np.ndarray:
+    print(f"Mean score over {len(scores)} games: {scores.mean():.1f} ± {scores.std():.1f}")
+    return scores
 
 
 def parse_env_kwargs(text: str | None) -> dict[str, Any]:
@@ -96,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--render", choices=["human", "none"], default="none", help="show a window (needs a display)")
     parser.add_argument("--video", default=None, help="folder for one MP4 per game (headless)")
     parser.add_argument("--epsilon", type=float, default=0.0, help="exploration rate while playing")
+    parser.add_argument("--num-envs", type=int, default=1, help="games played at a time (no window or video if > 1)")
     parser.add_argument(
         "--env-kwargs",
         default=None,
@@ -106,8 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> None:
         if args.episodes < 1 or not 0.0 <= args.epsilon <= 1.0:
             raise ConfigError("--episodes must be >= 1 and --epsilon in [0, 1]")
+        if args.num_envs < 1:
+            raise ConfigError(f"--num-envs must be >= 1 games at a time, got {args.num_envs}")
+        if args.num_envs > 1 and (args.video or args.render == "human"):
+            raise ConfigError(
+                "--num-envs > 1 plays without a window or video: drop --video/--render, or use --num-envs 1"
+            )
         env_kwargs = parse_env_kwargs(args.env_kwargs)
-        play(args.checkpoint, args.episodes, args.env, args.seed, args.render, args.video, args.epsilon, env_kwargs)
+        play(args.checkpoint, args.episodes, args.env, args.seed, args.render, args.video, args.epsilon, env_kwargs,
+             min(args.num_envs, args.episodes))  # fmt: skip
 
     return exit_code("play.py", run)
 

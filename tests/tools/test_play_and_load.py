@@ -95,6 +95,34 @@ def test_play_builds_the_env_with_the_given_arguments(cartpole_checkpoint: Path)
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_play_batched_plays_the_games_one_at_a_time_would(cartpole_checkpoint: Path, tmp_path: Path) -> None:
+    # a policy that always pushes left (last layer: zero weights, bias favouring action 0, so no
+    # near-ties): each game's length then depends on its seeded start alone, so the scores
+    # differ between games and must match game by game whether played 1 or 3 at a time
+    checkpoint = torch.load(cartpole_checkpoint, map_location="cpu", weights_only=False)
+    weight_keys = [k for k in checkpoint["state_dict"] if k.startswith("q_network.layers.") and k.endswith(".weight")]
+    last = weight_keys[-1].removesuffix(".weight")
+    for prefix in (last, last.replace("q_network", "target_network", 1)):
+        if f"{prefix}.weight" in checkpoint["state_dict"]:
+            checkpoint["state_dict"][f"{prefix}.weight"].zero_()
+            checkpoint["state_dict"][f"{prefix}.bias"].copy_(torch.tensor([1.0, 0.0]))
+    left = tmp_path / "always-left.ckpt"
+    torch.save(checkpoint, left)
+
+    def scores(*flags: str) -> list[str]:
+        result = run_play("--checkpoint", str(left), "--episodes", "4", "--seed", "7", *flags)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return [line for line in result.stdout.splitlines() if line.startswith(("Game ", "Mean "))]
+
+    one_at_a_time, batched = scores(), scores("--num-envs", "3")  # 3 + a padded round of 1
+    assert batched == one_at_a_time and len(batched) == 5
+    played = [float(line.split("Score: ")[1]) for line in batched[:4]]
+    assert len(set(played)) > 1 and all(5 <= s <= 30 for s in played)  # pushed left, the pole falls fast
+    result = run_play("--checkpoint", str(left), "--num-envs", "2", "--video", str(tmp_path / "v"))
+    assert result.returncode == 2 and "--num-envs > 1 plays without a window or video" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_loading_refuses_files_that_are_not_our_checkpoints(cartpole_checkpoint: Path, tmp_path: Path) -> None:
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(cartpole_checkpoint.read_bytes()[:2000])
