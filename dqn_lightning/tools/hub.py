@@ -22,6 +22,7 @@ import torch
 from dqn_lightning.acting.envs import make_env, make_vector_env
 from dqn_lightning.acting.evaluation import evaluate
 from dqn_lightning.errors import ConfigError
+from dqn_lightning.learner.checkpoint_file import read_checkpoint
 from dqn_lightning.learner.module import DQN
 from dqn_lightning.run.config import RUN_CONFIG, run_dir_of
 
@@ -91,6 +92,7 @@ def build_model_folder(
             "policy": "greedy",
             "checkpoint": Path(checkpoint).name,
             "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "training": training_facts(checkpoint),
         }
         (staging / RESULTS).write_text(json.dumps(results, indent=2) + "\n")
         save_file({k: v.contiguous() for k, v in model.q_network.state_dict().items()}, staging / WEIGHTS)
@@ -109,6 +111,31 @@ def build_model_folder(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return results
+
+
+def training_facts(checkpoint: str | Path) -> dict[str, Any]:
+    """How far the checkpoint's run had trained: env steps, updates, training hours (evaluation
+    excluded) and its latest greedy evaluation in training, from the loop state the file carries
+    (keys left out when a file lacks them, e.g. one saved outside `train.py`)."""
+    saved = read_checkpoint(checkpoint)
+    loop = saved.get("callbacks", {}).get("EnvLoop", {})
+    facts: dict[str, Any] = {}
+    if "env_steps" in loop:
+        facts["env_steps"] = int(loop["env_steps"])
+    if "gradient_step" in saved:
+        facts["updates"] = int(saved["gradient_step"])
+    if "train_seconds" in loop:
+        facts["train_seconds"] = round(float(loop["train_seconds"]), 1)
+    history = saved.get("eval_history") or []
+    if history:
+        latest = history[-1]
+        facts["latest_evaluation"] = {
+            "env_steps": int(latest["env_steps"]),
+            "return_mean": float(latest["return_mean"]),
+            "return_std": float(latest["return_std"]),
+            "episodes": int(saved["hyper_parameters"].get("eval_episodes", 0)),
+        }
+    return facts
 
 
 def _readable(folder: Path) -> None:
@@ -193,7 +220,7 @@ def model_card(repo_id: str, results: dict[str, Any], has_config: bool, has_vide
 A Deep Q-Network agent trained with dqn-lightning (Deep Q-learning as PyTorch Lightning components).
 Greedy return over {results["episodes"]} fresh episodes
 (env seeds {results["seeds"][0]} to {results["seeds"][-1]}): **{score}**.
-{video}
+{_training_line(results.get("training", {}))}{video}
 ## Use it
 
 ```python
@@ -213,6 +240,24 @@ constructor arguments that rebuild it; `model.ckpt` is the Lightning checkpoint
 {reproduce}
 ```
 """
+
+
+def _training_line(facts: dict[str, Any]) -> str:
+    """The card's sentence on how long the agent trained and what its run's evaluation said."""
+    if "env_steps" not in facts:
+        return ""
+    line = f"Trained for {facts['env_steps']:,} env steps"
+    if "updates" in facts and "train_seconds" in facts:
+        hours = facts["train_seconds"] / 3600
+        line += f" ({facts['updates']:,} updates, {hours:.1f} hours of training, evaluation excluded)"
+    evaluation = facts.get("latest_evaluation")
+    if evaluation:
+        line += (
+            f"; its run's latest greedy evaluation, at {evaluation['env_steps']:,} env steps over "
+            f"{evaluation['episodes']} episodes of the run's own seeds: {evaluation['return_mean']:.2f} +/- "
+            f"{evaluation['return_std']:.2f}"
+        )
+    return line + ".\n"
 
 
 def load_from_hub(source: str | Path, revision: str | None = None) -> DQN:

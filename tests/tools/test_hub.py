@@ -57,6 +57,13 @@ def test_model_folder_holds_weights_card_score_and_video(checkpoint: Path, tmp_p
     assert entry["metrics"][0] == {"type": "mean_reward", "value": f"{np.mean(returns):.2f} +/- {np.std(returns):.2f}"}
     assert 'load_from_hub("someone/dqn-cartpole")' in card and "train.py --config config.yaml" in card
     assert (folder / "replay.mp4").read_bytes()[4:8] == b"ftyp"  # an MP4 container
+    # how far it trained: the fixture's run (the cartpole preset: rounds of 256 env steps then 128
+    # updates) has 1,500 env steps after --learning-starts 500 of its 2,000: five whole rounds and
+    # a last one cut short by the budget, which still updates, so 6 x 128 updates
+    training = results["training"]
+    assert training["env_steps"] == 2_000 and training["updates"] == 768 and 0 < training["train_seconds"] < 300
+    assert training["latest_evaluation"]["episodes"] == 2 and training["latest_evaluation"]["env_steps"] <= 2_000
+    assert "Trained for 2,000 env steps (768 updates, 0.0 hours of training" in card
     assert yaml.safe_load((folder / "config.yaml").read_text())["env"] == "CartPole-v1"
 
 
