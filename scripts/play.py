@@ -9,7 +9,8 @@ Loads the policy with `DQN.load_from_checkpoint` alone (weights-only: no code in
 plays greedy games (`--epsilon` adds exploration), prints `Game N Score: S` per game and the
 mean ± std at the end. The env defaults to the one stored in the checkpoint; `--env-kwargs` changes
 its arguments (`'{"repeat_action_probability": 0.0}'`: an Atari game without sticky actions).
-`--checkpoint last` (or `best`) takes the newest last.ckpt under lightning_logs/.
+`--checkpoint last` (or `best`) takes the newest last.ckpt under lightning_logs/; a folder that
+`push_to_hub.py --local-dir` built (as `docs/`'s shared agents) plays too (needs the hub extra).
 `--num-envs N` plays N games at a time in a vector env, one batched forward per step: the same
 seeded games, several times faster for a CNN (no window or video then).
 """
@@ -46,7 +47,12 @@ def play(
 ) -> np.ndarray:
     """Plays `episodes` games (the env built with `env_kwargs`), `num_envs` at a time, and returns their scores."""
     path = chosen_checkpoint(checkpoint)
-    model = DQN.load_from_checkpoint(path, map_location="cpu").eval()
+    if path.is_dir():  # a model folder from push_to_hub.py (weights and hyperparameters, no training state)
+        from dqn_lightning.tools.hub import load_from_hub
+
+        model = load_from_hub(path)
+    else:
+        model = DQN.load_from_checkpoint(path, map_location="cpu").eval()
     env_id = env_id or model.hparams["env_id"]
     if env_id is None:
         raise ConfigError(f"{path} stores no env id: pass --env")
@@ -123,7 +129,9 @@ def parse_env_kwargs(text: str | None) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="a .ckpt path, or 'last' or 'best' for the newest run's")
+    parser.add_argument(
+        "--checkpoint", required=True, help="a .ckpt path, a model folder, or 'last' or 'best' for the newest run's"
+    )
     parser.add_argument("--episodes", type=int, default=5, help="games to play")
     parser.add_argument("--env", default=None, help="env id (default: the checkpoint's)")
     parser.add_argument("--seed", type=int, default=0, help="game i resets the env with seed + i")

@@ -16,6 +16,7 @@ from dqn_lightning.tools.hub import load_from_hub
 from tests.helpers import load_script
 
 push_to_hub = load_script("push_to_hub")
+play = load_script("play")
 
 pytest.importorskip("huggingface_hub", reason="the hub extra: pip install -e '.[hub]'")
 
@@ -82,6 +83,21 @@ def test_load_from_a_folder_gives_the_trained_policy(checkpoint: Path, tmp_path:
     obs = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
     np.testing.assert_array_equal(loaded.act(obs), original.act(obs))
     assert loaded.hparams["env_id"] == "CartPole-v1"
+
+
+def test_play_plays_a_model_folder_as_its_checkpoint(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "model"
+    assert push_to_hub.main(["--checkpoint", str(checkpoint), "--repo-id", "a/b", "--episodes", "1",
+                             "--no-video", "--local-dir", str(folder)]) == 0  # fmt: skip
+    (folder / "model.ckpt").unlink()  # as a committed folder holds it: weights and hyperparameters only
+    capsys.readouterr()
+    games = []
+    for source in (checkpoint, folder):
+        assert play.main(["--checkpoint", str(source), "--episodes", "3", "--seed", "11"]) == 0
+        games.append([line for line in capsys.readouterr().out.splitlines() if line.startswith("Game ")])
+    assert games[0] == games[1] and len(games[0]) == 3
 
 
 def test_failed_upload_says_so_in_one_line_and_keeps_the_folder(
