@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from dqn_lightning.learner.module import DQN
+from dqn_lightning.replay.batch import ReplayBatch
 from dqn_lightning.tools.machine import cpu_name
 
 RECIPES: dict[str, dict[str, Any]] = {  # label: DQN options of the preset's network and update
@@ -46,8 +47,8 @@ def time_update(
 
     def update() -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # as Lightning's bf16-mixed on the CPU
-            target = model.td_targets(reward[None], terminated[None], next_obs[None])[0]
-            loss, _, _ = model._loss(obs, action, target)
+            batch = ReplayBatch(obs, action, reward, next_obs, terminated)
+            loss = model.td_loss(batch, model.td_target(batch)).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

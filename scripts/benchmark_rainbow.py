@@ -31,6 +31,7 @@ import torch
 from dqn_lightning.acting.envs import env_spaces
 from dqn_lightning.learner.noisy import resample_noise
 from dqn_lightning.private_api import direct_update
+from dqn_lightning.replay.batch import ReplayBatch
 from dqn_lightning.run import train
 from dqn_lightning.run.build import build_module
 from dqn_lightning.run.config import parse_config
@@ -89,14 +90,17 @@ def update_floor(flags: list[str], timed: int = 400) -> float:
             start = time.perf_counter()
         for first in range(0, g, together):
             part = slice(first, first + together)
-            targets = model.td_targets(
-                rewards[part], terminated[part], obs[1, part], steps[part] if steps is not None else None
-            )
+            stacked = ReplayBatch(
+                obs[0, part], actions[part], rewards[part], obs[1, part], terminated[part],
+                steps[part] if steps is not None else None,
+            )  # fmt: skip
+            targets = model.td_target(stacked)
             for k in range(first, min(g, first + together)):
                 if model.noisy:
                     resample_noise(model.q_network, model._generators.noise)
                 w = weight[k] if weight is not None else None
-                loss, _, _ = model._loss(obs[0, k], actions[k], targets[k - first], w)
+                minibatch = ReplayBatch(obs[0, k], actions[k], rewards[k], obs[1, k], terminated[k], weight=w)
+                loss = model.td_loss(minibatch, targets[k - first]).loss
                 direct_update(optimizer, loss, config.max_grad_norm)
     per_update = (time.perf_counter() - start) / (bursts * g)
     return config.train_freq / (g * per_update)

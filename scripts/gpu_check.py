@@ -275,7 +275,7 @@ class Checks:
             moved = batch.to_device(device)
             sync(device)
             t2 = time.perf_counter()
-            loss, _ = model.td_loss(moved)
+            loss = model.td_loss(moved, model.td_target(moved)).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

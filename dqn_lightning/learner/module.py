@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pytorch_lightning.core.optimizer import LightningOptimizer
@@ -18,8 +18,8 @@ from dqn_lightning.bounds import check_bounds
 from dqn_lightning.learner.networks import NetworkName
 from dqn_lightning.learner.optimizers import check_optimizer
 from dqn_lightning.learner.rng_state import OwnGenerators, capture_rng_states, restore_rng_states
-from dqn_lightning.learner.td import check_td_settings
-from dqn_lightning.learner.td_updates import TDUpdates
+from dqn_lightning.learner.td import TDLoss, check_td_settings
+from dqn_lightning.learner.td_updates import TDUpdates, target_pass_of
 from dqn_lightning.learner.user_networks import choose_q_network, network_or_alias
 from dqn_lightning.learner.value_heads import apply_keeping_dtype, build_value_head
 from dqn_lightning.private_api import writes_logs_now
@@ -33,6 +33,8 @@ class DQN(TDUpdates):
     `training_step` takes one gradient step per minibatch of the (stacked) batch that
     `ReplayDataset` yields, with the Bellman MSE loss
     `(Q(s, a) - (r + gamma * (1 - terminated) * max_a' Q_target(s', a')))^2`.
+    The algorithm is two public hooks, `td_target` and `td_loss`: override them in a subclass
+    to make a DQN variant (docs: "Your own variant"); every update path calls them.
     Experience comes from the `EnvLoop` callback, which must be on the Trainer.
     Greedy evaluation runs as Lightning's validation loop (`GreedyValidation`), so
     `ModelCheckpoint` can keep the best policy by `eval/return_mean`.
@@ -82,6 +84,12 @@ class DQN(TDUpdates):
         >>> model.act(np.zeros((1, 4), dtype=np.float32)).shape
         (1,)
     """
+
+    #: `td_target` may be given the minibatches up to the next target copy stacked `(k, batch, ...)`
+    #: in one call (returning `(k, batch)`), which needs a target of the frozen target network and
+    #: the batch alone. An override of `td_target` is called one minibatch at a time, just before
+    #: its update, unless its class (or one below it) sets this to True.
+    stacked_targets: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -140,6 +148,31 @@ class DQN(TDUpdates):
         # (persistent: a resumed run continues the same running means)
         self._log_sums: torch.Tensor
         self.register_buffer("_log_sums", torch.zeros(3))
+        self._target_pass = target_pass_of(type(self), DQN)  # how the update calls td_target
+        self._plain_step = type(self).training_step is not DQN.training_step  # a subclass's own
+
+    # ---- the algorithm: override these two for a variant --------------------------------------
+
+    @torch.no_grad()
+    def td_target(self, batch: ReplayBatch) -> Tensor:
+        """The Bellman target of each transition in `batch`, with no gradient:
+        `reward + gamma ** steps * (1 - terminated) * max_a' Q_target(next_obs, a')`.
+
+        `batch`: one minibatch `(batch, ...)`, or stacked ones `(k, batch, ...)` (`stacked_targets`).
+        Returns `(batch,)` (`(k, batch)`); C51 and QR targets are distributions `(..., atoms)`.
+        Double DQN picks a' with the online network; action masks pick among `next_mask`'s legal
+        actions; without a target network the online network bootstraps itself.
+        """
+        return self._builtin_target(batch)
+
+    def td_loss(self, batch: ReplayBatch, target: Tensor) -> TDLoss:
+        """The loss of one minibatch `(batch, ...)` against its `target` from `td_target`.
+
+        MSE (or Huber) between Q(s, a) and the target, each row weighted by `batch.weight` under
+        prioritized replay; C51: cross-entropy, QR: quantile Huber. `td_error` `(batch,)` becomes
+        the rows' new PER priorities (its magnitude).
+        """
+        return TDLoss(*self.value_head.loss(self.q_network(batch.obs), batch.action, target, batch.weight))
 
     # ---- learning -----------------------------------------------------------------------------
 
@@ -168,6 +201,13 @@ class DQN(TDUpdates):
         self._lean_updates = self.trainer.world_size == 1 and scaler is None
         hooks = ("transfer_batch_to_device", "on_after_batch_transfer")
         self._transfer_hooked = any(getattr(type(self), hook) is not getattr(DQN, hook) for hook in hooks)
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # a subclass's own training_step gets one round's minibatch it can read (batch.obs, ...),
+        # drawn now, after this round's env steps: Lightning calls this just before the step
+        if isinstance(batch, DeferredBatch) and self._plain_step:
+            return batch.one_round(pin=self.device.type == "cuda")
+        return batch
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         if isinstance(batch, DeferredBatch):  # drawn round by round in training_step, moved there

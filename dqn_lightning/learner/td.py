@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch.nn.functional as F
 from torch import Tensor
 
 from dqn_lightning.bounds import check_bounds
 from dqn_lightning.errors import ConfigError
+
+
+class TDLoss(NamedTuple):
+    """What `DQN.td_loss` returns for one minibatch."""
+
+    loss: Tensor  # () the loss one gradient step minimises
+    q_taken: Tensor  # (batch,) Q(s, a) of the taken actions, for the log (train/q_mean)
+    # (batch,) the per-sample error; prioritized replay takes its magnitude as the new priority
+    td_error: Tensor
 
 
 def legal_q(q: Tensor, mask: Tensor | None) -> Tensor:

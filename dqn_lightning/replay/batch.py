@@ -29,6 +29,14 @@ class ReplayBatch(NamedTuple):
     # `obs` / `next_obs` are its first and last K (views); None for every other buffer
     frames: Tensor | None = None
 
+    def minibatches(self) -> list[ReplayBatch]:
+        """The minibatches of a stacked batch `(k, batch, ...)` as k batches of views `(batch, ...)`."""
+        fields = [value.unbind(0) if value is not None else None for value in self]
+        return [
+            ReplayBatch._make([value[k] if value is not None else None for value in fields])
+            for k in range(len(self.action))
+        ]
+
     def to_device(self, device: torch.device) -> ReplayBatch:
         """The batch on `device`, copying each frame once: `obs` and `next_obs` become views of the
         moved `frames` again (moving them as they are would copy the shared frames twice)."""

@@ -49,6 +49,12 @@ class DeferredBatch:
         """This batch's rounds (observations in pinned memory with `pin`, for a GPU)."""
         return Rounds(self.dataset, pin)
 
+    def one_round(self, pin: bool = False) -> ReplayBatch:
+        """One round now (the collector's env steps, then the draw), for a plain `training_step`:
+        one minibatch `(batch_size, ...)`, or `(gradient_steps, batch_size, ...)` when a round has more."""
+        drawn, _ = next(iter(self.rounds(pin)))
+        return drawn.minibatches()[0] if self.dataset.gradient_steps == 1 else drawn
+
 
 class Rounds:
     """One Lightning batch's rounds. Each round lets the dataset's collector take its env steps,

@@ -65,7 +65,7 @@ def test_no_target_network_bootstraps_from_online(tmp_path: Path) -> None:
     from dqn_lightning import ReplayBatch
 
     batch = ReplayBatch(batch_obs, torch.zeros(5, dtype=torch.long), torch.ones(5), batch_obs, torch.zeros(5))
-    loss, q_taken = model.td_loss(batch)
+    loss, q_taken, _ = model.td_loss(batch, model.td_target(batch))
     with torch.no_grad():
         expected_target = 1.0 + 0.5 * model.q_network(batch_obs).max(1).values
     assert loss.item() == pytest.approx(torch.mean((q_taken.detach() - expected_target) ** 2).item(), rel=1e-6)

@@ -43,22 +43,22 @@ def test_each_update_sees_fresh_noise_and_priorities_come_from_the_heads_loss(
                    eps_start=0.0, eps_end=0.0)  # fmt: skip
     noise: list[torch.Tensor] = []
     priorities: list[tuple[np.ndarray, np.ndarray]] = []
-    original_loss = model._loss
+    original_loss = model.td_loss
     layer = model.q_network.layers[0]
     assert isinstance(layer, NoisyLinear)
 
-    def spy_loss(obs, action, target, weight):  # type: ignore[no-untyped-def]
+    def spy_loss(batch, target):  # type: ignore[no-untyped-def]
         noise.append(layer.eps_out.clone())
-        loss, q_taken, priority = original_loss(obs, action, target, weight)
+        loss, q_taken, priority = original_loss(batch, target)
         head = model.value_head
         with torch.no_grad():  # by hand: the cross-entropy of the projected target, row by row
-            logits = model.q_network(obs)[torch.arange(len(action)), action]
+            logits = model.q_network(batch.obs)[torch.arange(len(batch.action)), batch.action]
             expected = -(target * torch.log_softmax(logits, -1)).sum(-1)
         assert isinstance(head, Categorical)
         torch.testing.assert_close(priority, expected)
         return loss, q_taken, priority
 
-    monkeypatch.setattr(model, "_loss", spy_loss)
+    monkeypatch.setattr(model, "td_loss", spy_loss)
     monkeypatch.setattr(buffer, "update_priorities", lambda slot, td: priorities.append((slot, td)))
     quiet_trainer(tmp_path, [loop]).fit(model, replay_dataloader(buffer, 16, gradient_steps=4))
     assert len(noise) == model.gradient_step > 100

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from dqn_lightning import DQN, ConfigError
+from dqn_lightning import DQN, ConfigError, ReplayBatch
 from dqn_lightning import run as train
 
 # a user's module file in their working directory, as a tutorial would have them write it
@@ -146,6 +146,7 @@ def test_a_user_network_gets_observations_in_its_weights_dtype(dtype: torch.dtyp
     model = DQN((4,), 2, network=PlainQ(), eval_episodes=0).to(dtype)
     assert model(torch.ones(3, 4)).dtype == dtype
     assert model.act(np.zeros((3, 4), dtype=np.float32)).shape == (3,)
-    batch = torch.ones(1, 5, 4)
-    target = model.td_targets(torch.zeros(1, 5), torch.zeros(1, 5), batch)  # the target network too
+    obs = torch.ones(1, 5, 4)
+    stacked = ReplayBatch(obs, torch.zeros(1, 5, dtype=torch.long), torch.zeros(1, 5), obs, torch.zeros(1, 5))
+    target = model.td_target(stacked)  # the target network too
     assert target.shape == (1, 5)

@@ -60,7 +60,7 @@ def test_n_step_targets_use_gamma_to_the_steps() -> None:
         next_obs, torch.zeros(3, dtype=torch.long), torch.tensor([2.75, 20.0, 4.0]), next_obs,
         torch.tensor([1.0, 0.0, 0.0]), steps=torch.tensor([3.0, 2.0, 1.0]),
     )  # fmt: skip
-    target = model.td_targets(batch.reward[None], batch.terminated[None], batch.next_obs[None], batch.steps[None])[0]
+    target = model.td_target(batch)
     # terminated: no bootstrap; k=2: gamma^2 = 0.25; k=1: gamma = 0.5
     expected = torch.tensor([2.75, 20.0 + 0.25 * best_next[1].item(), 4.0 + 0.5 * best_next[2].item()])
     assert torch.allclose(target, expected)
