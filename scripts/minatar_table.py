@@ -8,7 +8,8 @@ with the paper's final epsilon 0.1 instead of 0.01, `paper` the MinAtar
 paper's DQN recipe (`minatar-paper`) on the same env, `paper-bursts` that recipe with its
 updates in bursts of 4 after 4 env steps (the same work, about 1.3x faster here), `rainbow`
 the `minatar-rainbow` recipe, `rainbow-n3` that recipe with Rainbow's 3-step returns (its
-first version).
+first version), `munchausen` each game's preset with Munchausen-DQN's target (`--variant
+munchausen`: tau 0.03, alpha 0.9, l0 -1; docs/variants.md).
 Per run it records the mean of the last 100 training episodes (the paper's measure), the best
 checkpoint's greedy return on 100 fresh episodes, the training seconds, the 100-episode moving
 average of training returns every 10,000 env steps, and the CPU it ran on. Each finished run is
@@ -62,6 +63,7 @@ RECIPES = {
     "paper": "tab:orange",
     "rainbow": "tab:green",
     "rainbow-n3": "tab:olive",
+    "munchausen": "tab:red",
 }
 
 
@@ -69,6 +71,8 @@ def train_flags(recipe: str, game: str) -> list[str]:
     env = f"MinAtar/{GAMES[game]}-v0"
     if recipe == "ours":
         return ["--preset", f"minatar-{game}"]
+    if recipe == "munchausen":  # the same preset, Munchausen-DQN's target
+        return ["--preset", f"minatar-{game}", "--variant", "munchausen"]
     if recipe == "ours-eps0.1":  # the game's preset with the paper's final epsilon
         return ["--preset", f"minatar-{game}", "--eps-end", "0.1"]
     if recipe == "paper-bursts":  # the same updates per env step, 4 at a time

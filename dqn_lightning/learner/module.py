@@ -17,6 +17,7 @@ from dqn_lightning.acting.interface import StepOutput
 from dqn_lightning.bounds import check_bounds
 from dqn_lightning.learner.networks import NetworkName
 from dqn_lightning.learner.optimizers import check_optimizer
+from dqn_lightning.learner.policy import class_path
 from dqn_lightning.learner.rng_state import OwnGenerators, capture_rng_states, restore_rng_states
 from dqn_lightning.learner.td import TDLoss, check_td_settings
 from dqn_lightning.learner.td_updates import TDUpdates, target_pass_of
@@ -282,6 +283,8 @@ class DQN(TDUpdates):
         checkpoint["rng_states"] = states
         checkpoint["eval_history"] = self.eval_history
         checkpoint["gradient_step"] = self.gradient_step
+        if "<locals>" not in type(self).__qualname__:  # a class defined in a function cannot be imported back
+            checkpoint["dqn_class"] = class_path(type(self))
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.eval_history = list(checkpoint.get("eval_history", []))

@@ -16,8 +16,14 @@ from dqn_lightning.learner.networks import QNetwork
 from dqn_lightning.learner.noisy import resample_noise
 from dqn_lightning.learner.rng_state import OwnGenerators
 from dqn_lightning.learner.td import legal_q
+from dqn_lightning.learner.user_networks import import_class
 from dqn_lightning.learner.validation import GreedyValidation
 from dqn_lightning.learner.value_heads import ValueHead
+
+
+def class_path(cls: type) -> str:
+    """`pkg.module.Class`: where a checkpoint's module class is imported from when it is loaded."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class QPolicy(GreedyValidation):
@@ -48,8 +54,17 @@ class QPolicy(GreedyValidation):
         A missing, truncated or foreign file raises a one-line `ConfigError` instead of a
         traceback from deep inside torch; so does `env_id=` naming an env whose observation or
         action sizes differ from the network's. Loading is weights-only: no code in the file runs.
+        A checkpoint of a subclass (a DQN variant: `dqn_class` in the file) loads as that class,
+        imported by its path, so `DQN.load_from_checkpoint` serves every variant's tools.
         """
         checkpoint = read_checkpoint(checkpoint_path)
+        recorded = checkpoint.get("dqn_class")
+        if recorded is not None and recorded != class_path(cls):
+            variant = import_class(recorded, "this checkpoint's DQN class", base=nn.Module)
+            if issubclass(variant, cls) and variant is not cls:
+                return variant.load_from_checkpoint(  # type: ignore[attr-defined,no-any-return]
+                    checkpoint_path, map_location, hparams_file, strict, weights_only, **kwargs
+                )
         if kwargs.get("env_id") is not None:  # acting in another env: its sizes must fit the network
             check_env_matches(checkpoint["hyper_parameters"], kwargs["env_id"], checkpoint_path)
         return super().load_from_checkpoint(  # type: ignore[return-value]

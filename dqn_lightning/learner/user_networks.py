@@ -40,11 +40,12 @@ def network_spec(q_network: nn.Module | str | Mapping[str, Any]) -> NetworkSpec:
     )
 
 
-def import_class(path: str) -> type:
-    """The class at `pkg.module.Class` (or `pkg.module:Class`); the working directory is searched too."""
+def import_class(path: str, role: str = "q_network", base: type = nn.Module) -> type:
+    """The class at `pkg.module.Class` (or `pkg.module:Class`), a subclass of `base`; the working directory
+    is searched too. `role` names the setting in the one-line errors."""
     module_name, _, name = path.replace(":", ".").rpartition(".")
     if not module_name:
-        raise ConfigError(f"q_network {path!r} is not an import path: write it as module.ClassName")
+        raise ConfigError(f"{role} {path!r} is not an import path: write it as module.ClassName")
     # `python scripts/train.py` puts scripts/ on the path, not the working directory: search it first,
     # for this import only
     sys.path.insert(0, os.getcwd())
@@ -53,13 +54,13 @@ def import_class(path: str) -> type:
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise ConfigError(
-            f"cannot import {module_name} for q_network {path}: {err}; install it or put it on PYTHONPATH"
+            f"cannot import {module_name} for {role} {path}: {err}; install it or put it on PYTHONPATH"
         ) from None
     finally:
         sys.path.remove(os.getcwd())
     cls = getattr(module, name, None)
-    if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
-        raise ConfigError(f"q_network {path}: {module_name} has no nn.Module class {name}")
+    if not (inspect.isclass(cls) and issubclass(cls, base)):
+        raise ConfigError(f"{role} {path}: {module_name} has no {base.__name__} class {name}")
     return cls
 
 

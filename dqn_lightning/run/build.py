@@ -40,8 +40,9 @@ from dqn_lightning.callbacks.memory_format import ChannelsLast
 from dqn_lightning.callbacks.progress import EpisodeProgressBar, PlainProgress, quiet_lightning_messages
 from dqn_lightning.callbacks.stopping import GracefulInterrupt, StopAtThreshold
 from dqn_lightning.callbacks.video import EvalVideo
-from dqn_lightning.errors import TrainingInterrupted, exit_code
+from dqn_lightning.errors import ConfigError, TrainingInterrupted, exit_code
 from dqn_lightning.learner.module import DQN
+from dqn_lightning.learner.user_networks import import_class
 from dqn_lightning.replay.buffer import ReplayBuffer
 from dqn_lightning.replay.dataset import replay_dataloader
 from dqn_lightning.replay.prioritized import PrioritizedReplayBuffer
@@ -51,6 +52,7 @@ from dqn_lightning.run.loggers import build_loggers, finish_trackers, log_settin
 from dqn_lightning.run.rounds import rounds_per_batch
 from dqn_lightning.run.summary import format_summary, run_summary, write_summary
 from dqn_lightning.run.train_config import TrainConfig
+from dqn_lightning.variants import VARIANTS
 
 
 @dataclass
@@ -221,21 +223,44 @@ DEPRECATED = {"q_network"}  # DQN's old name for `network`: never filled from th
 
 
 def build_module(config: TrainConfig, spaces: EnvSpaces) -> DQN:
-    """The learner the settings ask for, sized for the env's spaces."""
+    """The learner the settings ask for (DQN or its --variant), sized for the env's spaces."""
     user_network = {"class_path": config.q_network, "init_args": config.q_network_args or {}}
-    return DQN(
-        **settings_for(
-            DQN,
-            config,
-            obs_shape=spaces.obs_shape,
-            n_actions=spaces.n_actions,
-            env_id=config.env,
-            eval_seed=config.seed,
-            network=config.network if config.q_network is None else user_network,
-            optimizer_options=config.optimizer_options(),
-            value_head=config.value_head(),
-        )
+    cls = variant_class(config.variant)
+    own = dict(config.variant_args or {})
+    taken = DQN_SETTINGS & set(own)
+    if taken:
+        raise ConfigError(f"--variant-args {sorted(taken)[0]!r} is a DQN setting: give it as its own flag")
+    settings = settings_for(
+        DQN,
+        config,
+        obs_shape=spaces.obs_shape,
+        n_actions=spaces.n_actions,
+        env_id=config.env,
+        eval_seed=config.seed,
+        network=config.network if config.q_network is None else user_network,
+        optimizer_options=config.optimizer_options(),
+        value_head=config.value_head(),
     )
+    try:
+        return cls(**own, **settings)
+    except TypeError as err:  # a misspelt variant argument: one line, not a traceback
+        if "unexpected keyword argument" not in str(err):
+            raise
+        raise ConfigError(f"--variant-args: {err}; see the variant's docstring for what it takes") from None
+
+
+DQN_SETTINGS = set(inspect.signature(DQN.__init__).parameters) - {"self"}
+
+
+def variant_class(name: str | None) -> type[DQN]:
+    """DQN, one of `dqn_lightning.variants` by name, or a DQN subclass by import path."""
+    if name is None:
+        return DQN
+    if name in VARIANTS:
+        return VARIANTS[name]
+    if "." not in name:
+        raise ConfigError(f"unknown --variant {name!r}: choose {', '.join(VARIANTS)} or give pkg.module.Class")
+    return import_class(name, "--variant", base=DQN)
 
 
 def build_buffer(config: TrainConfig, spaces: EnvSpaces) -> ReplayBuffer:

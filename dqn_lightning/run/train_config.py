@@ -82,6 +82,11 @@ class TrainConfig:
     nn.Module mapping observations to Q-values, given obs_shape= and n_actions= if its constructor takes them."""
     q_network_args: dict[str, Any] | None = None
     """Further constructor arguments of --q-network, as inline YAML: '{width: 256}'."""
+    variant: str | None = None
+    """A DQN variant (a DQN subclass with its own td_target / td_loss): munchausen, cql, expected-sarsa
+    (dqn_lightning.variants), or your own by import path pkg.module.Class (null: DQN)."""
+    variant_args: dict[str, Any] | None = None
+    """The variant's own constructor arguments, as inline YAML: '{m_tau: 0.03, m_alpha: 0.9}'."""
     optimizer: Literal["adam", "rmsprop"] = default_of(DQN, "optimizer")
     """Optimizer (torch's Adam or RMSprop)."""
     optimizer_eps: float | None = None
@@ -209,6 +214,8 @@ class TrainConfig:
         if self.precision is not None and self.precision not in PRECISIONS:
             raise ConfigError(f"--precision {self.precision} is not one we run; choose one of {', '.join(PRECISIONS)}")
         check_loggers(self.logger)
+        if self.variant_args is not None and self.variant is None:
+            raise ConfigError("--variant-args needs --variant (the class they are passed to)")
         if self.q_network_args is not None and self.q_network is None:
             raise ConfigError("--q-network-args needs --q-network (the class they are passed to)")
         if self.q_network is not None and (self.network != "auto" or self.dueling):
