@@ -168,6 +168,8 @@ class EnvLoop(EnvSteps):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # on_train_start, not on_fit_start: it runs after Lightning restored a checkpoint.
         # The dataloader's first batch is drawn after this (DeferredBatch), from a full buffer.
+        if self._restored and self.done:  # Lightning would still train one batch and evaluate again
+            raise ConfigError(self._finished_message())
         self.clock.start()
         if self._rank_states is not None:  # a DDP checkpoint: continue this rank's own envs and buffer
             self._load_rank_state(self._rank_states[self.rank] if self.rank < len(self._rank_states) else None)
@@ -252,6 +254,19 @@ class EnvLoop(EnvSteps):
         self.teardown(trainer, pl_module, "fit")
         if isinstance(pl_module, Learner):
             pl_module.close_envs()
+
+    def _finished_message(self) -> str:
+        """What a resume of a run that had spent its budget is told: the run is done, and how to extend it."""
+        if self.total_timesteps is not None and self.env_steps >= self.total_timesteps:
+            return (
+                f"this run is done: the checkpoint is at {self.env_steps:,} env steps, its budget of "
+                f"{self.total_timesteps:,}; to train on, resume with a larger total_timesteps "
+                f"(train.py --total-timesteps N, N > {self.env_steps:,})"
+            )
+        return (
+            f"this run is done: the checkpoint has played {self.episodes:,} episodes, its budget of "
+            f"{self.max_episodes:,}; to train on, resume with a larger max_episodes (train.py --max-episodes N)"
+        )
 
     def _stop_requests(self, trainer: pl.Trainer) -> list[StopRequest]:
         """The trainer's `StopRequest` callbacks, found once (a Protocol isinstance check per callback
