@@ -37,9 +37,22 @@ class GreedyValidation(pl.LightningModule):
     def setup(self, stage: str) -> None:
         rank_zero = self.trainer.global_rank == 0 if self._trainer is not None else True
         if stage in ("fit", "validate") and self._eval_env is None and self.eval_episodes > 0 and rank_zero:
-            if self.hparams["env_id"] is None:
-                raise ConfigError("evaluation needs the module's env_id: build it with DQN.from_env(env_id)")
-            self._eval_env = make_vector_env(self.hparams["env_id"], self.eval_episodes)
+            self._eval_env = make_vector_env(self._eval_env_source(), self.eval_episodes)
+
+    def _eval_env_source(self) -> Any:
+        """The env evaluation plays: the module's env_id, else the env loop's env on the Trainer (whose
+        id then becomes the module's, so its checkpoints name the env their tools act in)."""
+        if self.hparams["env_id"] is not None:
+            return self.hparams["env_id"]
+        loop = find_env_loop(self.trainer) if self._trainer is not None else None
+        if loop is None:
+            raise ConfigError(
+                "evaluation needs an env: build the module with DQN.from_env(env_id) or env_id=..., "
+                "put an EnvLoop on the Trainer, or pass eval_episodes=0"
+            )
+        if isinstance(loop.env_source, str):
+            self.hparams["env_id"] = loop.env_source
+        return loop.env_source
 
     def teardown(self, stage: str) -> None:
         self.close_envs()

@@ -183,3 +183,17 @@ def test_the_learning_rate_falls_linearly_with_the_env_steps_done(tmp_path: Path
     for steps, lr in seen:
         assert lr == pytest.approx(1e-3 - 9e-4 * steps / 1000, rel=1e-12)
     assert seen[-1][1] == pytest.approx(1e-4)
+
+
+def test_a_module_without_env_id_evaluates_in_the_env_loops_env(tmp_path: Path) -> None:
+    pl.seed_everything(0, verbose=False)
+    model = DQN((4,), 2, network=torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)),
+                eval_episodes=2)  # fmt: skip
+    buffer = ReplayBuffer(2_000, (4,), seed=0)
+    loop = EnvLoop("CartPole-v1", buffer, total_timesteps=300, learning_starts=100, seed=0)
+    trainer = quiet_trainer(tmp_path, [loop], limit_val_batches=1, val_check_interval=100, check_val_every_n_epoch=None)
+    trainer.fit(model, replay_dataloader(buffer, 16))
+    assert [row["env_steps"] for row in model.eval_history] == [200, 300]  # two evaluations were played
+    assert model.hparams["env_id"] == "CartPole-v1"  # its checkpoints name the env their tools act in
+    with pytest.raises(ConfigError, match=r"evaluation needs an env: build the module with DQN\.from_env"):
+        DQN((4,), 2).setup("fit")
