@@ -10,6 +10,7 @@ package does not do it by itself on Gymnasium 1.x) and turns its channel-last bo
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -67,7 +68,12 @@ def make_minatar_env(env_id: str, render_mode: str | None = None, **env_kwargs: 
         )
     if render_mode not in (None, "rgb_array"):
         raise ConfigError(f"MinAtar envs render only as rgb_array here, not {render_mode!r}")
-    return ChannelsFirstFrames(gym.make(env_id, **env_kwargs), render_mode=render_mode)
+    with warnings.catch_warnings():
+        # -v0 (all 6 actions) is the MinAtar paper's choice, which our presets keep on purpose:
+        # Gymnasium's "is out of date, consider v1" would print into every run's log
+        warnings.filterwarnings("ignore", message=".*is out of date", category=DeprecationWarning)
+        env = gym.make(env_id, **env_kwargs)
+    return ChannelsFirstFrames(env, render_mode=render_mode)
 
 
 class ChannelsFirstFrames(gym.ObservationWrapper):

@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from dqn_lightning import ConfigError, make_env
+from dqn_lightning import ConfigError, make_env, make_vector_env
 from dqn_lightning.acting.minatar import ChannelsFirstFrames, render_frame
 from dqn_lightning.learner.networks import MinAtarCNN, NatureCNN, QNetwork, build_q_network
 from tests.helpers import load_script, run_train
@@ -202,3 +203,12 @@ def test_table_script_turns_bad_train_flags_into_one_line_and_exit_2(tmp_path: P
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("minatar_table.py: error:") and "atoms" in lines[0], result.stderr
     assert not results.exists()  # nothing recorded for a run that never started
+
+
+def test_a_v0_id_builds_without_gymnasiums_out_of_date_warning() -> None:
+    # -v0 is the presets' choice on purpose (the paper's 6 actions): no warning about it in every log
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_env("MinAtar/Breakout-v0").close()
+        make_vector_env("MinAtar/Breakout-v0", 2).close()
+    assert not [w for w in caught if "out of date" in str(w.message)], [str(w.message) for w in caught]
