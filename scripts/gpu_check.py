@@ -82,7 +82,7 @@ class Checks:
             numbers[accelerator] = {
                 "env_steps_per_s": summary["sps"],
                 "fused_adam": bool(optimizer.param_groups[0].get("fused")),
-                "lean_updates": bool(run.model._lean_updates),
+                "lean_updates": bool(run.model.update_rounds.lean),
             }
         text = ", ".join(f"{a} {numbers[a]['env_steps_per_s']:.0f} env steps/s" for a in ("gpu", "cpu") if a in numbers)
         ok = all(numbers[a]["fused_adam"] and numbers[a]["lean_updates"] for a in ("gpu", "cpu") if a in numbers)

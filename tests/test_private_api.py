@@ -77,7 +77,7 @@ class ThroughLightningOnly(pl.Callback):
     """Sends every update through Lightning's optimizer wrapper (the public `optimizer.step()` path)."""
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        pl_module._lean_updates = False  # type: ignore[assignment]
+        pl_module.update_rounds.lean = False  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Reading a saved DQN checkpoint safely: weights-only unpickling, and one-line errors for wrong files."""
+"""Reading a saved DQN checkpoint safely: weights-only unpickling, one-line errors for wrong files, and
+the class it was saved from (a DQN variant loads as itself)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 
 from dqn_lightning.acting.envs import env_spaces
 from dqn_lightning.errors import ConfigError
+from dqn_lightning.learner.user_networks import import_class
 
 REQUIRED_HPARAMS = ("obs_shape", "n_actions", "hidden_sizes", "gamma")
 
@@ -45,3 +47,19 @@ def check_env_matches(hparams: dict[str, Any], env_id: str, path: str | Path = "
             f"({hparams.get('env_id')}), but {env_id} has {spaces.obs_shape} and {spaces.n_actions}: "
             "use the env it was trained on"
         )
+
+
+def class_path(cls: type) -> str:
+    """`pkg.module.Class`: where a checkpoint's module class is imported from when it is loaded."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def saved_class(checkpoint: dict[str, Any], cls: type) -> type:
+    """The class to load `checkpoint` as: its recorded `dqn_class` when that is a subclass of `cls`
+    (a variant loaded through `DQN.load_from_checkpoint`), else `cls` (which may itself be a
+    subclass: a DQN checkpoint loaded into a variant starts it from DQN's weights)."""
+    recorded = checkpoint.get("dqn_class")
+    if recorded is None or recorded == class_path(cls):
+        return cls
+    variant = import_class(recorded, "this checkpoint's DQN class", base=torch.nn.Module)
+    return variant if issubclass(variant, cls) else cls

@@ -1,34 +1,43 @@
-"""The learner: online and target Q-networks, and the training step over a batch's rounds (the
-update itself: `td_updates`; acting: `policy`)."""
+"""The learner: the Q-learning update as two public hooks, `td_target` and `td_loss`, in a
+LightningModule that holds the rest as parts: the rounds of updates (`update_rounds`), the
+optimizer steps and target copies (`optimizer_steps`), greedy evaluation (`validation`) and
+epsilon-greedy acting (`policy`)."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
+import pytorch_lightning as pl
 import torch
-from pytorch_lightning.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from typing_extensions import Self
 
 from dqn_lightning.acting.env_loop import find_env_loop
 from dqn_lightning.acting.envs import env_spaces
 from dqn_lightning.acting.interface import StepOutput
 from dqn_lightning.bounds import check_bounds
+from dqn_lightning.learner.checkpoint_file import check_env_matches, class_path, read_checkpoint, saved_class
 from dqn_lightning.learner.networks import NetworkName
+from dqn_lightning.learner.noisy import resample_noise
+from dqn_lightning.learner.optimizer_steps import OptimizerSteps
 from dqn_lightning.learner.optimizers import check_optimizer
-from dqn_lightning.learner.policy import class_path
+from dqn_lightning.learner.policy import epsilon_greedy
 from dqn_lightning.learner.rng_state import OwnGenerators, capture_rng_states, restore_rng_states
 from dqn_lightning.learner.td import TDLoss, check_td_settings
-from dqn_lightning.learner.td_updates import TDUpdates, target_pass_of
+from dqn_lightning.learner.update_rounds import UpdateRounds, target_pass_of
 from dqn_lightning.learner.user_networks import choose_q_network, network_or_alias
+from dqn_lightning.learner.validation import GreedyEvaluation
 from dqn_lightning.learner.value_heads import apply_keeping_dtype, build_value_head
-from dqn_lightning.private_api import writes_logs_now
 from dqn_lightning.replay.batch import ReplayBatch
-from dqn_lightning.replay.dataset import DeferredBatch, Rounds
+from dqn_lightning.replay.dataset import DeferredBatch
 
 
-class DQN(TDUpdates):
+class DQN(pl.LightningModule):
     """Deep Q-learning as a LightningModule.
 
     `training_step` takes one gradient step per minibatch of the (stacked) batch that
@@ -37,7 +46,7 @@ class DQN(TDUpdates):
     The algorithm is two public hooks, `td_target` and `td_loss`: override them in a subclass
     to make a DQN variant (docs: "Your own variant"); every update path calls them.
     Experience comes from the `EnvLoop` callback, which must be on the Trainer.
-    Greedy evaluation runs as Lightning's validation loop (`GreedyValidation`), so
+    Greedy evaluation runs as Lightning's validation loop (`GreedyEvaluation`), so
     `ModelCheckpoint` can keep the best policy by `eval/return_mean`.
 
     Args:
@@ -117,7 +126,7 @@ class DQN(TDUpdates):
         lr_end: float | None = None,
         action_masks: bool = False,
     ) -> None:
-        super().__init__(eval_episodes)
+        super().__init__()
         check_bounds(lr_end=lr_end)
         check_td_settings(lr, gamma, target_update_interval, eval_episodes, loss, tau, max_grad_norm, double)
         check_optimizer(optimizer, optimizer_options or {})
@@ -125,7 +134,7 @@ class DQN(TDUpdates):
         optimizer_options = dict(optimizer_options or {})  # saved as a plain dict: weights-only loadable
         network = network_or_alias(network, q_network)
         self.save_hyperparameters(ignore=["q_network", "network"])
-        self.automatic_optimization = False  # several gradient steps per training_step
+        self.automatic_optimization = False  # several gradient steps per training step
         self.value_head = build_value_head(value_head, loss)
         outputs = self.value_head.outputs_per_action
         self.q_network, spec = choose_q_network(network, obs_shape, n_actions, hidden_sizes, dueling, outputs, noisy)
@@ -133,24 +142,23 @@ class DQN(TDUpdates):
         self.target_network: torch.nn.Module | None = None
         if target_update_interval > 0:
             self.target_network = copy.deepcopy(self.q_network).requires_grad_(False)
-        self.n_actions = n_actions
-        self.gamma = gamma
-        self.target_update_interval = target_update_interval
+        self.n_actions, self.gamma, self.target_update_interval = n_actions, gamma, target_update_interval
         # (not self.double: nn.Module.double() casts to float64)
-        self.double_q, self.tau, self.max_grad_norm = double, tau, max_grad_norm
-        self.noisy = noisy
+        self.double_q, self.noisy = double, noisy
+        # the parts
+        self.update_rounds = UpdateRounds(target_pass_of(type(self), DQN))
+        self.optimizer_steps = OptimizerSteps(max_grad_norm, tau)
+        self.evaluation = GreedyEvaluation(eval_episodes)
         self._generators = OwnGenerators()  # exploration draws and noisy layers' noise
         # updates so far; Lightning's global_step counts only those made through its optimizer
         # wrapper: one per training step on one process (see training_step)
         self.gradient_step = 0
-        self._lean_updates = False
         self._transfer_hooked = False  # a subclass overrides a batch-transfer hook (set at fit start)
+        self._plain_step = type(self).training_step is not DQN.training_step  # a subclass's own
         # running (loss sum, Q(s,a) mean sum, updates) between log writes, on the module's device
         # (persistent: a resumed run continues the same running means)
         self._log_sums: torch.Tensor
         self.register_buffer("_log_sums", torch.zeros(3))
-        self._target_pass = target_pass_of(type(self), DQN)  # how the update calls td_target
-        self._plain_step = type(self).training_step is not DQN.training_step  # a subclass's own
 
     # ---- the algorithm: override these two for a variant --------------------------------------
 
@@ -164,7 +172,7 @@ class DQN(TDUpdates):
         Double DQN picks a' with the online network; action masks pick among `next_mask`'s legal
         actions; without a target network the online network bootstraps itself.
         """
-        return self._builtin_target(batch)
+        return self.bellman_target(batch)
 
     def td_loss(self, batch: ReplayBatch, target: Tensor) -> TDLoss:
         """The loss of one minibatch `(batch, ...)` against its `target` from `td_target`.
@@ -175,22 +183,90 @@ class DQN(TDUpdates):
         """
         return TDLoss(*self.value_head.loss(self.q_network(batch.obs), batch.action, target, batch.weight))
 
-    # ---- learning -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def bellman_target(self, batch: ReplayBatch, next_out: Tensor | None = None) -> Tensor:
+        """The built-in `td_target`: the value head's target from the bootstrap network's outputs for
+        `next_obs` (`next_out` `(batch, ...)`, when one pass over more minibatches made them already)."""
+        stacked = batch.action.dim() == 2
+        reward = batch.reward if stacked else batch.reward[None]
+        next_obs = batch.next_obs if stacked else batch.next_obs[None]
+        if next_out is None:
+            next_out = self.bootstrap_pass(next_obs).flatten(0, 1)
+        gamma: float | Tensor = self.gamma if batch.steps is None else self.gamma ** batch.steps.flatten()
+        online = self.q_network(next_obs.flatten(0, 1)) if self.double_q else None
+        mask = batch.next_mask.flatten(0, batch.next_mask.dim() - 2) if batch.next_mask is not None else None
+        target = self.value_head.target(reward.flatten(), batch.terminated.flatten(), gamma, next_out, online, mask)
+        return target.view(*batch.reward.shape, *target.shape[1:])
+
+    @torch.no_grad()
+    def bootstrap_pass(self, next_obs: Tensor) -> Tensor:
+        """The bootstrap network's outputs `(k, batch, ...)` for `(k, batch, *obs_shape)` next observations,
+        in one pass (the target network's noise redrawn for it)."""
+        bootstrap = self.target_network if self.target_network is not None else self.q_network
+        if self.noisy and bootstrap is self.target_network:
+            resample_noise(bootstrap, self._generators.noise)
+        out = bootstrap(next_obs.flatten(0, 1))
+        return out.view(*next_obs.shape[:2], *out.shape[1:])
+
+    # ---- acting -------------------------------------------------------------------------------
 
     @classmethod
-    def from_env(cls, env_id: str, **hparams: Any) -> DQN:
+    def from_env(cls, env_id: str, **hparams: Any) -> Self:
         """Builds a module sized for `env_id`'s spaces (a `ConfigError` if DQN cannot act there)."""
         spaces = env_spaces(env_id)
         return cls(obs_shape=spaces.obs_shape, n_actions=spaces.n_actions, env_id=env_id, **hparams)
 
-    def _apply(self, fn: Any, recurse: bool = True) -> DQN:
-        # the running sums and the update count are not weights: they stay float32 (see value_heads)
-        apply_keeping_dtype(self, ("_log_sums",), lambda: super(DQN, self)._apply(fn, recurse))
-        return self
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Q-values `(batch, n_actions)` for observations `(batch, *obs_shape)` as the env gives them."""
+        return self.value_head.q_values(self.q_network(obs))
+
+    def act(
+        self,
+        obs: np.ndarray,
+        epsilon: float = 0.0,
+        rng: np.random.Generator | None = None,
+        mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Epsilon-greedy actions `(n,)` int64 for observations `(n, *obs_shape)`.
+
+        `rng` draws the exploration; when not given, a generator of the module's own, seeded from
+        torch's seed (so `seed_everything` makes it reproducible). `mask` `(n, n_actions)` bool: the
+        legal actions (action masks); exploration draws among them and the greedy action is the
+        best of them (a row with none legal counts all as legal).
+        """
+        return epsilon_greedy(self, obs, epsilon, rng, mask)
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls,
+        checkpoint_path: str | Path,
+        map_location: Any = None,
+        hparams_file: str | Path | None = None,
+        strict: bool | None = None,
+        weights_only: bool = True,
+        **kwargs: Any,
+    ) -> Self:
+        """Lightning's loader, after checking that the file is a DQN checkpoint of ours.
+
+        A missing, truncated or foreign file raises a one-line `ConfigError` instead of a
+        traceback from deep inside torch; so does `env_id=` naming an env whose observation or
+        action sizes differ from the network's. Loading is weights-only: no code in the file runs.
+        A checkpoint of a subclass (a DQN variant: `dqn_class` in the file) loads as that class,
+        imported by its path, so `DQN.load_from_checkpoint` serves every variant's tools.
+        """
+        checkpoint = read_checkpoint(checkpoint_path)
+        if kwargs.get("env_id") is not None:  # acting in another env: its sizes must fit the network
+            check_env_matches(checkpoint["hyper_parameters"], kwargs["env_id"], checkpoint_path)
+        loaded_as = saved_class(checkpoint, cls)
+        return super(DQN, loaded_as).load_from_checkpoint(  # type: ignore[misc,return-value]
+            checkpoint_path, map_location, hparams_file, strict, weights_only=weights_only, **kwargs
+        )
+
+    # ---- training -----------------------------------------------------------------------------
 
     def setup(self, stage: str) -> None:
-        super().setup(stage)
         self._generators.rank = self.global_rank  # before the first noise draw: each rank its own noise
+        self.evaluation.setup(self, stage)
 
     def on_fit_start(self) -> None:
         if find_env_loop(self.trainer) is None:
@@ -199,7 +275,7 @@ class DQN(TDUpdates):
                 "Trainer(callbacks=[EnvLoop(env_id, buffer, ...)]), whose buffer feeds the train dataloader"
             )
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
-        self._lean_updates = self.trainer.world_size == 1 and scaler is None
+        self.update_rounds.lean = self.trainer.world_size == 1 and scaler is None
         hooks = ("transfer_batch_to_device", "on_after_batch_transfer")
         self._transfer_hooked = any(getattr(type(self), hook) is not getattr(DQN, hook) for hook in hooks)
 
@@ -230,48 +306,42 @@ class DQN(TDUpdates):
         every update (one process, no gradient scaler), the others call autograd and the
         optimizer directly, so Lightning's per-update hook calls are paid once per batch.
         """
-        optimizer = self.optimizers()
-        assert isinstance(optimizer, LightningOptimizer)  # one optimizer: configure_optimizers
-        rounds: Rounds | None = None
-        if isinstance(batch, DeferredBatch):
-            rounds = batch.rounds(pin=self.device.type == "cuda")
-        losses: list[Tensor] = []
-        output: StepOutput = {}
-        # the running sums as views, taken once per batch (an index op costs as much as an add)
-        sums = (self._log_sums[0], self._log_sums[1])
-        # on the CPU the drawn batch is where the module is: Lightning's transfer call is skipped
-        # unless a subclass hooks into it
-        move = rounds is not None and (self.device.type != "cpu" or self._transfer_hooked)
-        follow_lr = self.hparams.get("lr_end") is not None
-        drawn: ReplayBatch
-        for drawn, last in rounds if rounds is not None else ((batch, True),):  # type: ignore[assignment]
-            if follow_lr:  # per round: the env-step count moved
-                self._follow_lr_schedule(optimizer.optimizer)
-            host_slot = drawn.slot  # PER slots go back to the buffer from the host copy: no sync
-            minibatches = self.trainer.strategy.batch_to_device(drawn) if move else drawn
-            priority = self._learn(minibatches, optimizer, last, losses, sums)
-            if priority is None:
-                continue
-            if rounds is not None:  # written before the next round draws
-                rounds.write_priorities(host_slot, priority)  # type: ignore[arg-type]  # PER batches have slots
-            else:  # the env loop writes them into its prioritized buffer
-                output["slot"], output["priority"] = drawn.slot, priority  # type: ignore[typeddict-item]
-        self._log_sums[2] += len(losses)  # a Python number: no host-to-device copy
-        batch_losses = torch.stack(losses)
-        fault = self._first_non_finite(batch_losses)
-        if fault is not None:
-            output["fault"] = fault
-        if writes_logs_now(self.trainer):
-            # self.log costs about as much as a gradient step, so it runs only when Lightning will
-            # write; the values are means over every update since the last write, plotted
-            # against gradient steps (a logged "step" is the x-axis of its flush).
-            loss_sum, q_sum, count = self._log_sums
-            self.log_dict(
-                {"train/loss": loss_sum / count, "train/q_mean": q_sum / count, "step": float(self.gradient_step)},
-                batch_size=1,
-            )
-            self._log_sums.zero_()
-        return output
+        return self.update_rounds.train_batch(self, batch)
+
+    def sync_target(self) -> None:
+        """Copies the online network's weights into the target network (blends them in if tau < 1)."""
+        self.optimizer_steps.copy_target(self)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_steps.optimizer(self)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.optimizer_steps.clip(self, optimizer)
+
+    # ---- evaluation ---------------------------------------------------------------------------
+
+    @property
+    def eval_history(self) -> list[dict[str, float]]:
+        """One row per evaluation of this process: env steps, training seconds, return mean and std."""
+        return self.evaluation.history
+
+    def val_dataloader(self) -> DataLoader[int]:
+        return self.evaluation.dataloader()
+
+    def validation_step(self, batch: int, batch_idx: int) -> None:
+        row = self.evaluation.run(self)
+        # a logged "step" becomes the x-axis of this flush: eval curves are plotted against env steps
+        metrics = {"eval/return_mean": row["return_mean"], "eval/return_std": row["return_std"]}
+        self.log_dict({**metrics, "step": float(row["env_steps"])}, batch_size=1)
+
+    def teardown(self, stage: str) -> None:
+        self.close_envs()
+
+    def close_envs(self) -> None:
+        """Closes the evaluation env (also called by EnvLoop when fit fails)."""
+        self.evaluation.close()
+
+    # ---- checkpoints --------------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         states = capture_rng_states() | self._generators.state()
@@ -287,7 +357,7 @@ class DQN(TDUpdates):
             checkpoint["dqn_class"] = class_path(type(self))
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.eval_history = list(checkpoint.get("eval_history", []))
+        self.evaluation.history = list(checkpoint.get("eval_history", []))
         self.gradient_step = int(checkpoint.get("gradient_step", 0))
         states = checkpoint.get("rng_states")
         if states is None:
@@ -295,3 +365,8 @@ class DQN(TDUpdates):
         restore_rng_states(states)
         ranks, rank = states.get("ranks"), self.global_rank
         self._generators.load_state(ranks[rank] if ranks and rank < len(ranks) else states)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Self:
+        # the running sums and the update count are not weights: they stay float32 (see value_heads)
+        apply_keeping_dtype(self, ("_log_sums",), lambda: super(DQN, self)._apply(fn, recurse))
+        return self

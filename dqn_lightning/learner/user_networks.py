@@ -60,7 +60,8 @@ def import_class(path: str, role: str = "q_network", base: type = nn.Module) -> 
         sys.path.remove(os.getcwd())
     cls = getattr(module, name, None)
     if not (inspect.isclass(cls) and issubclass(cls, base)):
-        raise ConfigError(f"{role} {path}: {module_name} has no {base.__name__} class {name}")
+        kind = "nn.Module" if base is nn.Module else base.__name__
+        raise ConfigError(f"{role} {path}: {module_name} has no {kind} class {name}")
     return cls
 
 

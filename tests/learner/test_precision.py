@@ -65,7 +65,7 @@ def test_gradient_scaler_path_of_16_mixed(tmp_path: Path, max_grad_norm: float |
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
     trainer = quiet_trainer(tmp_path, [loop], plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)])
     trainer.fit(model, replay_dataloader(buffer, 16, gradient_steps=4))
-    assert model.gradient_step == 200 and not model._lean_updates  # every update through the scaler
+    assert model.gradient_step == 200 and not model.update_rounds.lean  # every update through the scaler
     # the fused step unscales inside its kernel, after a clip would have to see unscaled gradients
     assert bool(model.optimizers().optimizer.param_groups[0]["fused"]) is (max_grad_norm is None)
     after = list(model.q_network.parameters())

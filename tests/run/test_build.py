@@ -18,7 +18,12 @@ def test_build_hands_every_part_its_settings(tmp_path: Path) -> None:
     config = parse_config(flags)
     run = build(config)
     model, buffer, loop = run.model, run.buffer, run.env_loop
-    assert (model.hparams["lr"], model.gamma, model.tau, model.hparams["hidden_sizes"]) == (0.004, 0.9, 0.5, (32, 16))
+    assert (model.hparams["lr"], model.gamma, model.optimizer_steps.tau, model.hparams["hidden_sizes"]) == (
+        0.004,
+        0.9,
+        0.5,
+        (32, 16),
+    )
     assert model.hparams["eval_seed"] == 7 and model.hparams["env_id"] == "CartPole-v1"
     assert isinstance(buffer, PrioritizedReplayBuffer) and buffer.capacity == 5000 and buffer.alpha == 0.7
     assert (buffer.n_step, buffer.gamma) == (3, 0.9)  # one gamma for the n-step sums and the bootstrap
