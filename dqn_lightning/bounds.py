@@ -84,6 +84,8 @@ BOUNDS: dict[str, Bound] = {
     "max_grad_norm": POSITIVE,
     "tau": Bound(0, 1, low_open=True),  # 1: hard copy
     "n_step": AT_LEAST_1,
+    "random_shift": NON_NEGATIVE,
+    "intensity_jitter": NON_NEGATIVE,
     "atoms": Bound(2),
     "v_min": Bound(),
     "v_max": Bound(),

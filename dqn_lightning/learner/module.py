@@ -21,6 +21,7 @@ from dqn_lightning.acting.env_loop import find_env_loop
 from dqn_lightning.acting.envs import env_spaces
 from dqn_lightning.acting.interface import StepOutput
 from dqn_lightning.bounds import check_bounds
+from dqn_lightning.learner.augmentation import Augmentation
 from dqn_lightning.learner.checkpoint_file import check_env_matches, class_path, read_checkpoint, saved_class
 from dqn_lightning.learner.networks import NetworkName
 from dqn_lightning.learner.noisy import resample_noise
@@ -87,6 +88,9 @@ class DQN(pl.LightningModule):
             `loss`), `{"kind": "c51", "atoms": 51, "v_min": -10, "v_max": 10}` or `{"kind": "qr",
             "quantiles": 200}`.
         noisy: noisy linear layers (factorised Gaussian, sigma0 0.5) for exploration; greedy in eval mode.
+        augmentation: image augmentation of every update's `obs` and `next_obs` (DrQ): `{"shift": 4,
+            "intensity": 0.05}` for random shifts of up to 4 pixels and intensity jitter (see
+            `augmentation`); None: none.
 
     Example:
         >>> import numpy as np
@@ -125,6 +129,7 @@ class DQN(pl.LightningModule):
         noisy: bool = False,
         lr_end: float | None = None,
         action_masks: bool = False,
+        augmentation: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
         check_bounds(lr_end=lr_end)
@@ -132,6 +137,7 @@ class DQN(pl.LightningModule):
         check_optimizer(optimizer, optimizer_options or {})
         obs_shape, hidden_sizes = tuple(int(d) for d in obs_shape), tuple(int(h) for h in hidden_sizes)
         optimizer_options = dict(optimizer_options or {})  # saved as a plain dict: weights-only loadable
+        augmentation = dict(augmentation) if augmentation else None
         network = network_or_alias(network, q_network)
         self.save_hyperparameters(ignore=["q_network", "network"])
         self.automatic_optimization = False  # several gradient steps per training step
@@ -145,6 +151,9 @@ class DQN(pl.LightningModule):
         self.n_actions, self.gamma, self.target_update_interval = n_actions, gamma, target_update_interval
         # (not self.double: nn.Module.double() casts to float64)
         self.double_q, self.noisy = double, noisy
+        self.augmentation = Augmentation(**augmentation) if augmentation else None
+        if self.augmentation is not None:
+            self.augmentation.check_fits(obs_shape)
         # the parts
         self.update_rounds = UpdateRounds(target_pass_of(type(self), DQN))
         self.optimizer_steps = OptimizerSteps(max_grad_norm, tau)

@@ -90,6 +90,8 @@ class UpdateRounds:
         """One gradient step per minibatch, each with `td_target` and `td_loss`; appends each loss to
         `losses`, adds the round's loss and Q(s, a) mean to the running `sums`, and returns the
         `td_error`s `(gradient_steps, batch_size)` as the new priorities when the batch has PER slots."""
+        if dqn.augmentation is not None:  # the whole round's minibatches in one call, before any target
+            batch = dqn.augmentation(batch, dqn._generators.noise)
         n_minibatches = batch.action.shape[0]
         mode = self.target_pass
         minibatches = batch.minibatches()

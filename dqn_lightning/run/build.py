@@ -240,6 +240,7 @@ def build_module(config: TrainConfig, spaces: EnvSpaces) -> DQN:
         network=config.network if config.q_network is None else user_network,
         optimizer_options=config.optimizer_options(),
         value_head=config.value_head(),
+        augmentation=augmentation_of(config),
     )
     try:
         return cls(**own, **settings)
@@ -247,6 +248,13 @@ def build_module(config: TrainConfig, spaces: EnvSpaces) -> DQN:
         if "unexpected keyword argument" not in str(err):
             raise
         raise ConfigError(f"--variant-args: {err}; see the variant's docstring for what it takes") from None
+
+
+def augmentation_of(config: TrainConfig) -> dict[str, float] | None:
+    """DQN's `augmentation` from --random-shift and --intensity-jitter (None when both are off)."""
+    if not config.random_shift and not config.intensity_jitter:
+        return None
+    return {"shift": config.random_shift, "intensity": config.intensity_jitter}
 
 
 DQN_SETTINGS = set(inspect.signature(DQN.__init__).parameters) - {"self"}

@@ -82,6 +82,12 @@ class TrainConfig:
     nn.Module mapping observations to Q-values, given obs_shape= and n_actions= if its constructor takes them."""
     q_network_args: dict[str, Any] | None = None
     """Further constructor arguments of --q-network, as inline YAML: '{width: 256}'."""
+    random_shift: int = 0
+    """DrQ's random shift of image frames: each sample's obs and next_obs moved by up to this many pixels
+    (edge pixels repeated) before every update (0: off; DrQ(eps): 4)."""
+    intensity_jitter: float = 0.0
+    """DrQ(eps)'s intensity augmentation: each sample's frames times 1 + this * clip(N(0, 1), -2, 2) before
+    every update (0: off; DrQ(eps): 0.05)."""
     variant: str | None = None
     """A DQN variant (a DQN subclass with its own td_target / td_loss): munchausen, cql, expected-sarsa
     (dqn_lightning.variants), or your own by import path pkg.module.Class (null: DQN)."""
