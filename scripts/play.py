@@ -57,6 +57,8 @@ def play(
     if env_id is None:
         raise ConfigError(f"{path} stores no env id: pass --env")
     check_env_matches(dict(model.hparams), env_id, path)
+    if env_id == model.hparams["env_id"]:  # its own env as it trained there, unless --env-kwargs says otherwise
+        env_kwargs = {**(model.hparams.get("env_kwargs") or {}), **(env_kwargs or {})}
     if render == "human" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise ConfigError("--render human needs a display and none is set (DISPLAY is empty); use --video DIR")
     if num_envs > 1:

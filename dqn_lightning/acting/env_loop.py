@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -69,6 +70,8 @@ class EnvLoop(EnvSteps):
         buffer_limit_bytes: size limit for `save_buffer="auto"`.
         action_masks: act only among the legal actions the env reports in `info["action_mask"]`,
             and store each next state's mask for the bootstrap (the buffer needs `action_masks`).
+        env_kwargs: constructor arguments of an env id (`{"repeat_action_probability": 0.0}`: an
+            ALE game without sticky actions).
 
     Example:
         >>> buffer = ReplayBuffer(10_000, obs_shape=(4,))
@@ -96,6 +99,7 @@ class EnvLoop(EnvSteps):
         save_buffer: Literal["auto", "always", "never"] = "auto",
         buffer_limit_bytes: int = DEFAULT_LIMIT_BYTES,
         action_masks: bool = False,
+        env_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         if total_timesteps is None and max_episodes is None:
             raise ConfigError("give a budget: total_timesteps or max_episodes")
@@ -111,6 +115,7 @@ class EnvLoop(EnvSteps):
         if vector not in ("sync", "async"):
             raise ConfigError(f"vector must be sync or async, got {vector!r}")
         self.env_source = env
+        self.env_kwargs = dict(env_kwargs or {})
         self._buffer = buffer
         self._save_buffer, self._buffer_limit_bytes = save_buffer, buffer_limit_bytes
         self._replay_files = ReplayFiles(buffer, save_buffer, buffer_limit_bytes) if buffer is not None else None
@@ -161,7 +166,9 @@ class EnvLoop(EnvSteps):
         if self.rank > 0:  # each rank its own episodes, exploration and replay draws
             self.rng = np.random.default_rng(self.seed + self.rank)
             self.buffer.rng = np.random.default_rng(self.seed + self.rank)
-        self.env = make_vector_env(self.env_source, self.num_envs, self.vector, training=True)
+        self.env = make_vector_env(
+            self.env_source, self.num_envs, self.vector, training=True, env_kwargs=self.env_kwargs
+        )
         self._learner = check_parts_fit(self.env, self.buffer, self.num_envs, pl_module)
 
     @override

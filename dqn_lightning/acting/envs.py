@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -129,9 +129,10 @@ def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_id: 
     return EnvSpaces(tuple(observation_space.shape), np.dtype(observation_space.dtype), int(action_space.n))
 
 
-def env_spaces(env_id: str) -> EnvSpaces:
-    """Builds the env once to read its spaces (for sizing the network and buffer), then closes it."""
-    env = make_env(env_id)
+def env_spaces(env_id: str, **env_kwargs: Any) -> EnvSpaces:
+    """Builds the env once (with `env_kwargs`) to read its spaces (for sizing the network and buffer),
+    then closes it."""
+    env = make_env(env_id, **env_kwargs)
     try:
         return check_spaces(env.observation_space, env.action_space, env_id)
     finally:
@@ -180,7 +181,12 @@ class ReplayableEpisode(gym.Wrapper):
 
 
 def make_vector_env(
-    env: str | EnvFactory, num_envs: int = 1, vector: Literal["sync", "async"] = "sync", *, training: bool = False
+    env: str | EnvFactory,
+    num_envs: int = 1,
+    vector: Literal["sync", "async"] = "sync",
+    *,
+    training: bool = False,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> SyncVectorEnv | AsyncVectorEnv:
     """`num_envs` copies in a vector env that never resets by itself.
 
@@ -189,11 +195,12 @@ def make_vector_env(
     finished episode, and each episode starts from a seed the caller chose and can replay
     (`call("replay_episode", ...)`, see `ReplayableEpisode`). `async` runs each env in its own
     subprocess: worth it when one env step costs more than the inter-process round trip.
-    `training` builds env ids as training envs (see `make_env`).
+    `training` builds env ids as training envs, with `env_kwargs` for their constructor (see `make_env`).
     """
     if vector not in ("sync", "async"):
         raise ConfigError(f"vector must be sync or async, got {vector!r}")
-    factories = [functools.partial(_replayable, env, i, training) for i in range(num_envs)]
+    kwargs = dict(env_kwargs or {})
+    factories = [functools.partial(_replayable, env, i, training, kwargs) for i in range(num_envs)]
     if vector == "sync":
         vec: SyncVectorEnv | AsyncVectorEnv = SyncVectorEnv(factories, autoreset_mode=AutoresetMode.DISABLED)
     else:
@@ -202,10 +209,10 @@ def make_vector_env(
     return vec
 
 
-def _replayable(env: str | EnvFactory, index: int, training: bool) -> gym.Env:
+def _replayable(env: str | EnvFactory, index: int, training: bool, env_kwargs: dict[str, Any]) -> gym.Env:
     # module-level (not a lambda) so that async workers can unpickle it
     return ReplayableEpisode(
-        make_env(env, training=training) if isinstance(env, str) else one_hot_if_discrete(env()), index
+        make_env(env, training=training, **env_kwargs) if isinstance(env, str) else one_hot_if_discrete(env()), index
     )
 
 

@@ -67,6 +67,8 @@ class DQN(pl.LightningModule):
             network itself.
         env_id: the Gymnasium env this module acts in; used to build the evaluation env and
             by tools that load a checkpoint (kept in the checkpoint's hyperparameters).
+        env_kwargs: that env's constructor arguments, for evaluation and the tools likewise
+            (`{"repeat_action_probability": 0.0}`: an ALE game without sticky actions).
         eval_episodes: greedy episodes per evaluation (0 disables evaluation).
         eval_seed: base of the evaluation episodes' env seeds.
         double: Double DQN: the online network picks the next action, the target network values it.
@@ -130,6 +132,7 @@ class DQN(pl.LightningModule):
         lr_end: float | None = None,
         action_masks: bool = False,
         augmentation: Mapping[str, float] | None = None,
+        env_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         check_bounds(lr_end=lr_end)
@@ -138,6 +141,7 @@ class DQN(pl.LightningModule):
         obs_shape, hidden_sizes = tuple(int(d) for d in obs_shape), tuple(int(h) for h in hidden_sizes)
         optimizer_options = dict(optimizer_options or {})  # saved as a plain dict: weights-only loadable
         augmentation = dict(augmentation) if augmentation else None
+        env_kwargs = dict(env_kwargs) if env_kwargs else None
         network = network_or_alias(network, q_network)
         self.save_hyperparameters(ignore=["q_network", "network"])
         self.automatic_optimization = False  # several gradient steps per training step

@@ -34,7 +34,7 @@ class GreedyEvaluation:
         """Builds the evaluation env for fit and validate (rank 0 alone under DDP)."""
         rank_zero = dqn.trainer.global_rank == 0 if dqn._trainer is not None else True
         if stage in ("fit", "validate") and self.env is None and self.episodes > 0 and rank_zero:
-            self.env = make_vector_env(self.env_source(dqn), self.episodes)
+            self.env = make_vector_env(self.env_source(dqn), self.episodes, env_kwargs=dqn.hparams.get("env_kwargs"))
 
     @staticmethod
     def env_source(dqn: DQN) -> Any:
@@ -49,7 +49,7 @@ class GreedyEvaluation:
                 "put an EnvLoop on the Trainer, or pass eval_episodes=0"
             )
         if isinstance(loop.env_source, str):
-            dqn.hparams["env_id"] = loop.env_source
+            dqn.hparams["env_id"], dqn.hparams["env_kwargs"] = loop.env_source, loop.env_kwargs or None
         return loop.env_source
 
     def close(self) -> None:

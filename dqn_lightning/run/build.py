@@ -107,7 +107,7 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
     if config.deterministic:  # cuBLAS reads it when CUDA starts: set before anything touches the GPU
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    spaces = env_spaces(config.env)
+    spaces = env_spaces(config.env, **(config.env_kwargs or {}))
     # the parts first: a setting they refuse stops the run before any folder is made
     model = build_module(config, spaces)
     buffer = build_buffer(config, spaces)

@@ -15,6 +15,7 @@ from dqn_lightning.replay.buffer import ReplayBuffer
 from dqn_lightning.run.cli import flag
 from dqn_lightning.run.loggers import check_loggers
 
+ATARI100K_FRAME_CAP = 108_000  # frames per episode (27,000 agent steps of 4 frames)
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true")
 
 
@@ -32,6 +33,9 @@ class TrainConfig:
     """Preset the settings start from (dqn_lightning/run/presets/); none: the defaults below."""
     env: str = "CartPole-v1"
     """Gymnasium env id (discrete actions, Box observations)."""
+    env_kwargs: dict[str, Any] | None = None
+    """The env's constructor arguments, for training and evaluation, as inline YAML:
+    '{repeat_action_probability: 0.0}' (an ALE game without sticky actions)."""
     total_timesteps: int | None = default_of(EnvLoop, "total_timesteps")
     """Env-step budget over all envs (null: stop on --max-episodes only)."""
     max_episodes: int | None = default_of(EnvLoop, "max_episodes")
@@ -209,6 +213,7 @@ class TrainConfig:
                 "use --n-step 1 or a gamma above 0"
             )
         self._check_value_head()
+        self._check_atari100k_protocol()
         rmsprop_set = [name for name in ("rmsprop_alpha", "rmsprop_centered") if getattr(self, name) is not None]
         if rmsprop_set and self.optimizer != "rmsprop":
             raise ConfigError(f"--{flag(rmsprop_set[0])} only applies to RMSprop: add --optimizer rmsprop")
@@ -240,6 +245,30 @@ class TrainConfig:
             raise ConfigError(
                 f"--learning-starts {self.learning_starts} uses the whole --total-timesteps {self.total_timesteps}: "
                 "nothing would be learned; lower it or raise the budget"
+            )
+
+    def _check_atari100k_protocol(self) -> None:
+        """The atari100k presets promise the benchmark's protocol: refuse what would break it silently."""
+        if not self.preset.startswith("atari100k"):
+            return
+        kwargs = self.env_kwargs or {}
+        if not (self.env.startswith("ALE/") and self.env.endswith("-v5")):
+            raise ConfigError(
+                f"--preset {self.preset} plays the Atari 100k protocol on ALE/<Game>-v5 ids, not {self.env}"
+            )
+        if kwargs.get("repeat_action_probability") != 0.0:
+            raise ConfigError(
+                f"--preset {self.preset}: Atari 100k is played without sticky actions; keep "
+                "repeat_action_probability: 0.0 in --env-kwargs (or leave --env-kwargs to the preset)"
+            )
+        if kwargs.get("full_action_space"):
+            raise ConfigError(
+                f"--preset {self.preset}: Atari 100k uses each game's minimal action set; drop full_action_space"
+            )
+        if kwargs.get("max_num_frames_per_episode", ATARI100K_FRAME_CAP) != ATARI100K_FRAME_CAP:
+            raise ConfigError(
+                f"--preset {self.preset}: Atari 100k caps episodes at {ATARI100K_FRAME_CAP:,} frames (27,000 agent "
+                "steps); keep max_num_frames_per_episode at that"
             )
 
     def _check_value_head(self) -> None:
