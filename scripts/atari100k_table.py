@@ -1,0 +1,126 @@
+"""Atari 100k results: run folders -> per-game table, HNS aggregates with intervals, performance profile.
+
+    python scripts/train.py --preset atari100k-drq --env ALE/Pong-v5 --seed 0 --logdir lightning_logs/atari100k
+    python scripts/atari100k_table.py --runs lightning_logs/atari100k     # collect the finished runs, report
+    python scripts/atari100k_table.py                                     # report from the saved results only
+
+Each finished run (a `summary.json` beside its `config.yaml`, from `train.py`) becomes one result:
+its recipe (the preset), game, seed, score (the mean of its final evaluation: the protocol's 100
+games), training seconds and env steps/s, and the CPU it ran on. Results are added to `--results`
+(committed, so the table can be rebuilt without the run folders; a rerun of the same recipe, game
+and seed replaces its row). The report writes `<results>.md` (the per-game table beside the
+published DER, DrQ and SPR means, then per recipe the HNS IQM, median and mean with 95% stratified
+bootstrap intervals beside the published recipes on the same games) and `<results>_profile.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from dqn_lightning.errors import exit_code
+from dqn_lightning.tools.atari100k import PUBLISHED, aggregates, game_of, hns, published_hns, reference, table_rows
+from dqn_lightning.tools.machine import cpu_name
+from dqn_lightning.tools.seed_stats import plot_performance_profiles
+
+
+def collect(runs: Path) -> list[dict[str, Any]]:
+    """One result per finished run under `runs` (a summary.json with a final evaluation)."""
+    found = []
+    for summary_file in sorted(runs.rglob("summary.json")):
+        summary = json.loads(summary_file.read_text())
+        config = yaml.safe_load((summary_file.parent / "config.yaml").read_text())
+        if summary.get("final_eval_return_mean") is None:
+            continue  # stopped before its final evaluation
+        found.append(
+            {
+                "recipe": config["preset"],
+                "game": game_of(config["env"]),
+                "seed": int(config["seed"]),
+                "score": float(summary["final_eval_return_mean"]),
+                "env_steps": int(summary["env_steps"]),
+                "train_seconds": float(summary["train_seconds"]),
+                "wall_seconds": float(summary["wall_seconds"]),
+                "sps": float(summary["sps"]),
+                "cpu": cpu_name(),
+            }
+        )
+    return found
+
+
+def merge(saved: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`saved` with `new` added; a new result replaces a saved one of the same recipe, game and seed."""
+    key = lambda row: (row["recipe"], row["game"], row["seed"])  # noqa: E731
+    rows = {key(row): row for row in saved} | {key(row): row for row in new}
+    return sorted(rows.values(), key=key)
+
+
+def hns_matrix(rows: list[dict[str, Any]], recipe: str) -> tuple[np.ndarray, list[str]]:
+    """HNS `(seeds, games)` of `recipe` over its games, each game's first n seeds (n: the fewest any has)."""
+    per_game: dict[str, list[float]] = {}
+    for row in sorted(rows, key=lambda r: r["seed"]):
+        if row["recipe"] == recipe:
+            per_game.setdefault(row["game"], []).append(row["score"])
+    games = [game for game in reference()["games"] if game in per_game]
+    seeds = min(len(per_game[game]) for game in games)
+    return np.array([[hns(per_game[game][i], game) for game in games] for i in range(seeds)]), games
+
+
+def report(rows: list[dict[str, Any]], results: Path) -> str:
+    recipes = sorted({row["recipe"] for row in rows})
+    scores = {recipe: {} for recipe in recipes}  # type: dict[str, dict[str, list[float]]]
+    for row in rows:
+        scores[row["recipe"]].setdefault(row["game"], []).append(row["score"])
+    lines = table_rows(scores)
+    lines += ["", "| recipe | runs x games | HNS IQM [95% CI] | median | mean |", "|---|---|---:|---:|---:|"]
+    profiles: dict[str, np.ndarray] = {}
+    for recipe in recipes:
+        matrix, games = hns_matrix(rows, recipe)
+        cells = [_cell(value) for value in aggregates(matrix).values()]
+        lines.append(f"| {recipe} (ours) | {matrix.shape[0]} x {len(games)} | " + " | ".join(cells) + " |")
+        profiles[recipe] = matrix
+        for method in PUBLISHED:  # the published per-game means on the same games
+            published = aggregates(published_hns(method, games))
+            lines.append(f"| {method} (published, same games) | 1 x {len(games)} | " +
+                         " | ".join(f"{value[0]:.3f}" for value in published.values()) + " |")  # fmt: skip
+    lines += ["", "Published on all 26 games: " + "; ".join(
+        f"{method} " + ", ".join(f"{name} {value}" for name, value in values.items())
+        for method, values in reference()["published_aggregates"].items())]  # fmt: skip
+    text = "\n".join(lines)
+    results.with_suffix(".md").write_text(text + "\n")
+    if profiles:
+        plot_performance_profiles(
+            profiles, np.linspace(0, 2, 201), results.with_name(f"{results.stem}_profile.png"),
+            "human-normalized score", marker=1.0,
+        )  # fmt: skip
+    return text
+
+
+def _cell(value: tuple[float, float, float]) -> str:
+    centre, low, high = value
+    return f"{centre:.3f}" if np.isnan(low) else f"{centre:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, default=None, help="folder of finished runs to collect")
+    parser.add_argument("--results", type=Path, default=Path("docs/atari100k_results.json"))
+    args = parser.parse_args(argv)
+
+    def run() -> None:
+        saved = json.loads(args.results.read_text()) if args.results.exists() else []
+        rows = merge(saved, collect(args.runs)) if args.runs is not None else saved
+        args.results.write_text(json.dumps(rows, indent=1) + "\n")
+        print(report(rows, args.results) if rows else "no results yet")
+
+    return exit_code("atari100k_table.py", run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
