@@ -85,6 +85,8 @@ BOUNDS: dict[str, Bound] = {
     "tau": Bound(0, 1, low_open=True),  # 1: hard copy
     "n_step": AT_LEAST_1,
     "random_shift": NON_NEGATIVE,
+    "reset_interval": AT_LEAST_1,
+    "reset_layers": AT_LEAST_1,
     "intensity_jitter": NON_NEGATIVE,
     "atoms": Bound(2),
     "v_min": Bound(),

@@ -36,18 +36,28 @@ class NoisyLinear(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, sigma0: float = 0.5) -> None:
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        bound = 1.0 / math.sqrt(in_features)
-        self.weight_mu = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))
-        self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
-        self.weight_sigma = nn.Parameter(torch.full((out_features, in_features), sigma0 * bound))
-        self.bias_sigma = nn.Parameter(torch.full((out_features,), sigma0 * bound))
+        self.in_features, self.out_features, self.sigma0 = in_features, out_features, sigma0
+        self.weight_mu = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias_mu = nn.Parameter(torch.empty(out_features))
+        self.weight_sigma = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias_sigma = nn.Parameter(torch.empty(out_features))
+        self.reset_parameters()
         # factorised noise: one draw per input and per output, (out, in) weight noise as their outer product
         self.eps_in: Tensor
         self.eps_out: Tensor
         self.register_buffer("eps_in", torch.zeros(in_features))
         self.register_buffer("eps_out", torch.zeros(out_features))
         self.resample()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Draws the means uniformly in +-1/sqrt(in_features) (torch's global generator) and sets each
+        sigma to `sigma0 / sqrt(in_features)`, in place: at construction and for a reset."""
+        bound = 1.0 / math.sqrt(self.in_features)
+        self.weight_mu.uniform_(-bound, bound)
+        self.bias_mu.uniform_(-bound, bound)
+        self.weight_sigma.fill_(self.sigma0 * bound)
+        self.bias_sigma.fill_(self.sigma0 * bound)
 
     @torch.no_grad()
     def resample(self, generator: torch.Generator | None = None) -> None:

@@ -38,6 +38,7 @@ from dqn_lightning.callbacks.checkpointing import (
 )
 from dqn_lightning.callbacks.memory_format import ChannelsLast
 from dqn_lightning.callbacks.progress import EpisodeProgressBar, PlainProgress, quiet_lightning_messages
+from dqn_lightning.callbacks.resets import PeriodicReset
 from dqn_lightning.callbacks.stopping import GracefulInterrupt, StopAtThreshold
 from dqn_lightning.callbacks.video import EvalVideo
 from dqn_lightning.errors import ConfigError, TrainingInterrupted, exit_code
@@ -158,6 +159,7 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
         + periodic
         + ([EvalVideo()] if config.eval_video else [])
         + ([ChannelsLast()] if config.channels_last else [])
+        + ([PeriodicReset(config.reset_interval, config.reset_layers)] if config.reset_interval else [])
         + ([StopAtThreshold(config.stop_at_return)] if config.stop_at_return is not None and evaluates else [])
         + list(callbacks),
         plugins=[AtomicCheckpointIO()],

@@ -92,6 +92,11 @@ class TrainConfig:
     intensity_jitter: float = 0.0
     """DrQ(eps)'s intensity augmentation: each sample's frames times 1 + this * clip(N(0, 1), -2, 2) before
     every update (0: off; DrQ(eps): 0.05)."""
+    reset_interval: int | None = None
+    """Re-initialize the Q-network's last --reset-layers layers every this many gradient steps (Nikishin et
+    al. 2022, "The primacy bias in deep RL"; null: never)."""
+    reset_layers: int = 1
+    """How many of the last layers --reset-interval resets (1: the output layer; a dueling head has 2)."""
     variant: str | None = None
     """A DQN variant (a DQN subclass with its own td_target / td_loss): munchausen, cql, expected-sarsa
     (dqn_lightning.variants), or your own by import path pkg.module.Class (null: DQN)."""
