@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -33,6 +32,7 @@ import pytorch_lightning as pl
 import torch
 
 from dqn_lightning import DQN, EnvLoop, ReplayBuffer, replay_dataloader
+from dqn_lightning.learner.checkpoint_file import state_hash
 from dqn_lightning.private_api import fused_adam_step
 from dqn_lightning.run import build, train
 from dqn_lightning.run.build import quiet_lightning_messages
@@ -300,16 +300,6 @@ class Checks:
         ok = done.returncode == 2 and len(lines) == 1 and not logdir.exists()
         return Result("--accelerator gpu without a GPU", "pass" if ok else "fail",
                       f"exit {done.returncode}: {lines[-1] if lines else ''}")  # fmt: skip
-
-
-def state_hash(checkpoint: str | Path) -> str:
-    """sha256 of a checkpoint's weights and buffers, in key order (the file itself holds timestamps)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        digest.update(key.encode())
-        digest.update(state[key].contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def sync(device: torch.device) -> None:

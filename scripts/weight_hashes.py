@@ -11,12 +11,9 @@ CPUs (AVX2, AVX-512), so the hashes are a same-machine comparison, not constants
 from __future__ import annotations
 
 import argparse
-import hashlib
 import tempfile
-from pathlib import Path
 
-import torch
-
+from dqn_lightning.learner.checkpoint_file import state_hash
 from dqn_lightning.run import train
 from dqn_lightning.run.config import parse_config
 
@@ -29,16 +26,6 @@ RUNS: dict[str, list[str]] = {
     "per-nstep3-double": ["--total-timesteps", "4000", "--prioritized", "--n-step", "3", "--double"],
     "minatar-rainbow": ["--preset", "minatar-rainbow", "--env", "MinAtar/Breakout-v0", *MINATAR_SHORT],
 }
-
-
-def state_hash(checkpoint: str | Path) -> str:
-    """sha256 of a checkpoint's weights and buffers, in key order (the file itself holds timestamps)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        digest.update(key.encode())
-        digest.update(state[key].contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ the class it was saved from (a DQN variant loads as itself)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,13 @@ def saved_class(checkpoint: dict[str, Any], cls: type) -> type:
         return cls
     variant = import_class(recorded, "this checkpoint's DQN class", base=torch.nn.Module)
     return variant if issubclass(variant, cls) else cls
+
+
+def state_hash(checkpoint: str | Path) -> str:
+    """sha256 of a checkpoint's weights and buffers, in key order (the file itself holds timestamps)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
