@@ -178,23 +178,37 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def normalized(rows: list[dict[str, Any]], recipe: str) -> np.ndarray | None:
+def normalized(rows: list[dict[str, Any]], recipe: str, games: list[str] | None = None) -> np.ndarray | None:
     """Last-100 training means `(seeds, games)` divided by the paper DQN's 1M-frame score per game,
-    or None unless every game has the same number (2 or more) of seeds of `recipe` (the bootstrap
-    stratifies by game)."""
-    per_game = [[r["last_100_training_mean"] for r in rows if r["recipe"] == recipe and r["game"] == g] for g in GAMES]
+    or None unless every game (of `games`, default all) has the same number (2 or more) of seeds of
+    `recipe` (the bootstrap stratifies by game)."""
+    games = games or list(GAMES)
+    per_game = [[r["last_100_training_mean"] for r in rows if r["recipe"] == recipe and r["game"] == g] for g in games]
     if not all(per_game) or len({len(runs) for runs in per_game}) != 1 or len(per_game[0]) < 2:
         return None  # one seed per game: no interval to speak of
-    return np.array(per_game).T / np.array([PAPER_DQN[g][0] for g in GAMES])
+    return np.array(per_game).T / np.array([PAPER_DQN[g][0] for g in games])
 
 
-def aggregate(rows: list[dict[str, Any]]) -> str:
+def partial_game_sets(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """The game sets of recipes that ran some games, not all, with equal seeds (2 or more): each is
+    compared with every recipe that ran those games (Munchausen-DQN ran two)."""
+    sets = []
+    for recipe in RECIPES:
+        counts = {g: sum(r["recipe"] == recipe and r["game"] == g for r in rows) for g in GAMES}
+        games = [g for g, n in counts.items() if n >= 2]
+        if games and len(games) < len(GAMES) and len({counts[g] for g in games}) == 1 and games not in sets:
+            sets.append(games)
+    return sets
+
+
+def aggregate(rows: list[dict[str, Any]], games: list[str] | None = None) -> str:
     """IQM over all runs and games of the paper-DQN-normalized score, with its 95% stratified
-    bootstrap interval, per recipe that ran every game with equal seeds (Agarwal et al. 2021)."""
+    bootstrap interval, per recipe that ran every game (of `games`, default all) with equal seeds
+    (Agarwal et al. 2021)."""
     lines = ["| recipe | runs x games | IQM, score / paper DQN 1M [95% CI] | P(score > paper DQN 1M) |",
              "|---|---|---:|---:|"]  # fmt: skip
     for recipe in RECIPES:
-        scores = normalized(rows, recipe)
+        scores = normalized(rows, recipe, games)
         if scores is not None:
             above = performance_profile(scores, [1.0])[0]
             lines.append(f"| {recipe} | {scores.shape[0]} x {scores.shape[1]} | {iqm_with_ci(scores, reps=20_000)} "
@@ -216,6 +230,8 @@ def plot_profile(rows: list[dict[str, Any]], path: Path) -> None:
 
 def report(rows: list[dict[str, Any]], results: Path) -> None:
     table = markdown(rows) + "\n\n" + aggregate(rows)
+    for games in partial_game_sets(rows):
+        table += f"\n\nOver {' and '.join(games)} only:\n\n" + aggregate(rows, games)
     results.with_suffix(".md").write_text(table + "\n")
     if rows:
         # beside the results and named after them: a second table (a rerun) keeps its own plots
