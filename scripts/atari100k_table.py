@@ -1,8 +1,14 @@
 """Atari 100k results: run folders -> per-game table, HNS aggregates with intervals, performance profile.
 
-    python scripts/train.py --preset atari100k-drq --env ALE/Pong-v5 --seed 0 --logdir lightning_logs/atari100k
+    python scripts/atari100k_table.py --train atari100k-drq --games Pong Breakout --seeds 0 1 2 \
+        --runs lightning_logs/atari100k -- --torch-threads 1    # train what is missing (one process per core)
     python scripts/atari100k_table.py --runs lightning_logs/atari100k     # collect the finished runs, report
     python scripts/atari100k_table.py                                     # report from the saved results only
+
+`--train RECIPE...` runs `train.py --preset RECIPE --env ALE/<Game>-v5 --seed S` for every recipe,
+game and seed not yet in `--results`, one after another, each in `<runs>/<recipe>/<Game>/seed<S>`:
+a run cut off (a session's end) continues from its last checkpoint (`--resume`); each finished one
+is added to the results at once. Flags after `--` go to train.py.
 
 Each finished run (a `summary.json` beside its `config.yaml`, from `train.py`) becomes one result:
 its recipe (the preset), game, seed, score (the mean of its final evaluation: the protocol's 100
@@ -24,10 +30,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from dqn_lightning.errors import exit_code
+from dqn_lightning.errors import ConfigError, exit_code
 from dqn_lightning.tools.atari100k import PUBLISHED, aggregates, game_of, hns, published_hns, reference, table_rows
 from dqn_lightning.tools.machine import cpu_name
 from dqn_lightning.tools.seed_stats import plot_performance_profiles
+
+SIX_GAMES = ["Pong", "Breakout", "Boxing", "Freeway", "RoadRunner", "Kangaroo"]  # spanning the benchmark
 
 
 def collect(runs: Path) -> list[dict[str, Any]]:
@@ -52,6 +60,28 @@ def collect(runs: Path) -> list[dict[str, Any]]:
             }
         )
     return found
+
+
+def train_missing(recipes: list[str], games: list[str], seeds: list[int], runs: Path, results: Path,
+                  extra: list[str]) -> None:  # fmt: skip
+    """Trains every (recipe, game, seed) not in `results` yet, resuming a cut-off run; adds each at its end."""
+    from dqn_lightning.run import train
+    from dqn_lightning.run.config import parse_config
+
+    for seed in seeds:
+        for game in games:
+            for recipe in recipes:
+                saved = json.loads(results.read_text()) if results.exists() else []
+                if any((r["recipe"], r["game"], r["seed"]) == (recipe, game_of(f"ALE/{game}-v5"), seed) for r in saved):
+                    continue
+                logdir = runs / recipe / game / f"seed{seed}"
+                last = sorted(logdir.glob("*/version_*/checkpoints/last.ckpt"))
+                resume = ["--resume", str(last[-1])] if last else []
+                flags = ["--preset", recipe, "--env", f"ALE/{game}-v5", "--seed", str(seed), "--logdir", str(logdir)]
+                train(parse_config([*flags, *extra, *resume]))
+                # re-read first: another process (one per core) may have added its runs meanwhile
+                saved = json.loads(results.read_text()) if results.exists() else []
+                results.write_text(json.dumps(merge(saved, collect(logdir)), indent=1) + "\n")
 
 
 def merge(saved: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -111,9 +141,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, default=None, help="folder of finished runs to collect")
     parser.add_argument("--results", type=Path, default=Path("docs/atari100k_results.json"))
+    parser.add_argument("--train", nargs="+", default=[], metavar="RECIPE", help="train missing runs of these presets")
+    parser.add_argument(
+        "--games", nargs="+", default=["Pong", "Breakout", "Boxing", "Freeway", "RoadRunner", "Kangaroo"]
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("extra", nargs="*", help="flags passed on to train.py (after --)")
     args = parser.parse_args(argv)
 
     def run() -> None:
+        if args.train:
+            if args.runs is None:
+                raise ConfigError("--train needs --runs, the folder the runs go to")
+            train_missing(args.train, args.games, args.seeds, args.runs, args.results, args.extra)
         saved = json.loads(args.results.read_text()) if args.results.exists() else []
         rows = merge(saved, collect(args.runs)) if args.runs is not None else saved
         args.results.write_text(json.dumps(rows, indent=1) + "\n")

@@ -72,3 +72,26 @@ def test_the_table_script_collects_runs_and_reports(tmp_path: Path, capsys: pyte
     # the saved results alone rebuild the same report
     assert load_script("atari100k_table").main(["--results", str(results)]) == 0
     assert results.with_suffix(".md").read_text() == table
+
+
+def test_the_table_script_trains_what_is_missing_and_skips_what_is_done(tmp_path: Path) -> None:
+    results, runs = tmp_path / "results.json", tmp_path / "runs"
+    tiny = ["--", "--total-timesteps", "300", "--learning-starts", "200", "--eval-interval", "300", "--eval-episodes",
+            "1", "--buffer-size", "1000", "--quiet"]  # fmt: skip
+    args = [
+        "--train",
+        "atari100k-drq",
+        "--games",
+        "Pong",
+        "--seeds",
+        "0",
+        "--runs",
+        str(runs),
+        "--results",
+        str(results),
+    ]
+    assert load_script("atari100k_table").main([*args, *tiny]) == 0
+    rows = json.loads(results.read_text())
+    assert [(r["recipe"], r["game"], r["seed"], r["env_steps"]) for r in rows] == [("atari100k-drq", "Pong", 0, 300)]
+    assert load_script("atari100k_table").main([*args, *tiny]) == 0  # done already: nothing trained again
+    assert len(list(runs.rglob("summary.json"))) == 1
