@@ -292,14 +292,11 @@ class DQN(pl.LightningModule):
         hooks = ("transfer_batch_to_device", "on_after_batch_transfer")
         self._transfer_hooked = any(getattr(type(self), hook) is not getattr(DQN, hook) for hook in hooks)
 
-    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        # a subclass's own training_step gets one round's minibatch it can read (batch.obs, ...),
-        # drawn now, after this round's env steps: Lightning calls this just before the step
-        if isinstance(batch, DeferredBatch) and self._plain_step:
-            return batch.one_round(pin=self.device.type == "cuda")
-        return batch
-
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if isinstance(batch, DeferredBatch) and self._plain_step:
+            # a subclass's own training_step gets one round's minibatch it can read (batch.obs, ...),
+            # drawn now, after this round's env steps: Lightning moves a batch just before its step
+            batch = batch.one_round(pin=device.type == "cuda")
         if isinstance(batch, DeferredBatch):  # drawn round by round in training_step, moved there
             return batch
         if isinstance(batch, ReplayBatch):  # frame stacks: each frame copied once (see ReplayBatch)
