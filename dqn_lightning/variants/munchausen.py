@@ -17,7 +17,8 @@ class MunchausenDQN(DQN):
     `sum_a' pi(a'|s') (Q_target(s', a') - tau * log pi(a'|s'))`, with `pi = softmax(Q_target / tau)`.
 
     Args (beyond DQN's): `m_tau` the entropy temperature, `m_alpha` the Munchausen scale, `m_l0` the
-    clip of the log-policy (the paper: 0.03, 0.9, -1). Needs a target network.
+    clip of the log-policy (the paper: 0.03, 0.9, -1). Needs a target network. The paper's targets are
+    1-step; with n-step returns the bonus is the first action's only.
     """
 
     def __init__(self, *args: Any, m_tau: float = 0.03, m_alpha: float = 0.9, m_l0: float = -1.0, **kwargs: Any):
