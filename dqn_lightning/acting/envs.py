@@ -200,6 +200,8 @@ def make_vector_env(
     if vector not in ("sync", "async"):
         raise ConfigError(f"vector must be sync or async, got {vector!r}")
     kwargs = dict(env_kwargs or {})
+    if kwargs and not isinstance(env, str):
+        raise ConfigError("env_kwargs go to an env id's constructor: pass them to your own env factory instead")
     factories = [functools.partial(_replayable, env, i, training, kwargs) for i in range(num_envs)]
     if vector == "sync":
         vec: SyncVectorEnv | AsyncVectorEnv = SyncVectorEnv(factories, autoreset_mode=AutoresetMode.DISABLED)

@@ -48,7 +48,7 @@ class Augmentation:
         self.shift, self.intensity = int(shift), float(intensity)
 
     def check_fits(self, obs_shape: tuple[int, ...]) -> None:
-        """Image observations `(C, H, W)` only, with room for the shift."""
+        """Image observations `(C, H, W)` only."""
         if len(obs_shape) != 3:
             raise ConfigError(f"augmentation shifts image frames (C, H, W); these observations are {obs_shape}")
 

@@ -103,11 +103,12 @@ class UpdateRounds:
             # the bootstrap network stays fixed until the next target copy, so the targets of
             # all minibatches before it can come from one batched forward pass
             end = min(n_minibatches, start + dqn.optimizer_steps.updates_before_target_changes(dqn, step))
-            part = batch if (start, end) == (0, n_minibatches) else stacked_slice(batch, start, end)
-            if mode == "builtin" and dqn.double_q:  # the online choice changes with every update
-                next_out = dqn.bootstrap_pass(part.next_obs)
-            elif mode != "each":
-                targets = dqn.td_target(part) if mode == "stacked" else dqn.bellman_target(part)
+            if mode != "each":  # (an override called per minibatch needs no stacked part)
+                part = batch if (start, end) == (0, n_minibatches) else stacked_slice(batch, start, end)
+                if mode == "builtin" and dqn.double_q:  # the online choice changes with every update
+                    next_out = dqn.bootstrap_pass(part.next_obs)
+                else:
+                    targets = dqn.td_target(part) if mode == "stacked" else dqn.bellman_target(part)
             for k in range(start, end):
                 minibatch = minibatches[k]
                 if mode == "each":  # the override sees the networks as of this update

@@ -224,6 +224,9 @@ def settings_for(target: Callable[..., Any], config: TrainConfig, **given: Any) 
 DEPRECATED = {"q_network"}  # DQN's old name for `network`: never filled from the settings
 
 
+DQN_SETTINGS = set(inspect.signature(DQN.__init__).parameters) - {"self"}  # not for --variant-args
+
+
 def build_module(config: TrainConfig, spaces: EnvSpaces) -> DQN:
     """The learner the settings ask for (DQN or its --variant), sized for the env's spaces."""
     user_network = {"class_path": config.q_network, "init_args": config.q_network_args or {}}
@@ -257,9 +260,6 @@ def augmentation_of(config: TrainConfig) -> dict[str, float] | None:
     if not config.random_shift and not config.intensity_jitter:
         return None
     return {"shift": config.random_shift, "intensity": config.intensity_jitter}
-
-
-DQN_SETTINGS = set(inspect.signature(DQN.__init__).parameters) - {"self"}
 
 
 def variant_class(name: str | None) -> type[DQN]:

@@ -74,3 +74,10 @@ def test_a_short_drq_run_trains_and_evaluates_in_the_protocol(tmp_path: Path) ->
              "200", "--eval-interval", "300", "--eval-episodes", "1", "--buffer-size", "1000", "--quiet"]  # fmt: skip
     summary = train(parse_config([*flags, "--logdir", str(tmp_path)]))
     assert summary["env_steps"] == 300 and summary["gradient_steps"] == 100
+
+
+def test_env_kwargs_with_an_env_factory_are_refused_not_dropped() -> None:
+    from dqn_lightning import make_vector_env
+
+    with pytest.raises(ConfigError, match="pass them to your own env factory"):
+        make_vector_env(lambda: gym.make("CartPole-v1"), 1, env_kwargs={"max_episode_steps": 5})
