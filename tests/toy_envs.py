@@ -123,11 +123,18 @@ class MaskedDictObsEnv(ChainEnv):
 
 
 class TupleObsEnv(ChainEnv):
-    observation_space = gym.spaces.Tuple((gym.spaces.Discrete(3), gym.spaces.Discrete(3)))  # type: ignore[assignment]
+    # a sequence part has no flat vector form (a tuple of discrete parts is flattened to one-hots)
+    observation_space = gym.spaces.Tuple((gym.spaces.Discrete(3), gym.spaces.Sequence(gym.spaces.Discrete(2))))  # type: ignore[assignment]
 
 
 class MultiDiscreteActionEnv(ChainEnv):
+    """Actions as MultiDiscrete([2, 3]): DQN acts in the 6 combinations (`RavelledActions`)."""
+
     action_space = gym.spaces.MultiDiscrete([2, 3])  # type: ignore[assignment]
+
+
+class MultiBinaryActionEnv(ChainEnv):
+    action_space = gym.spaces.MultiBinary(3)  # type: ignore[assignment]
 
 
 class SameReturnEnv(ChainEnv):
@@ -146,6 +153,7 @@ gym.register("dqn-test/DictObs-v0", entry_point=DictObsEnv)
 gym.register("dqn-test/TupleObs-v0", entry_point=TupleObsEnv)
 gym.register("dqn-test/MaskedDictObs-v0", entry_point=MaskedDictObsEnv, max_episode_steps=6)
 gym.register("dqn-test/MultiDiscreteAction-v0", entry_point=MultiDiscreteActionEnv)
+gym.register("dqn-test/MultiBinaryAction-v0", entry_point=MultiBinaryActionEnv)
 gym.register("dqn-test/SameReturn-v0", entry_point=SameReturnEnv, max_episode_steps=3)
 
 

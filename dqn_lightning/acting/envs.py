@@ -10,10 +10,14 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+from gymnasium.wrappers import FlattenObservation, FrameStackObservation, TransformObservation
 
 from dqn_lightning.acting.atari import is_atari, make_atari_env, restart_games
 from dqn_lightning.acting.minatar import is_minatar, make_minatar_env
+from dqn_lightning.acting.partial_obs import register_partial_obs
 from dqn_lightning.errors import ConfigError
+
+register_partial_obs()  # CueRecall-v0, CartPoleNoVelocity-v1
 
 EnvFactory = Callable[[], gym.Env]
 
@@ -36,8 +40,15 @@ def make_env(env_id: str, render_mode: str | None = None, *, training: bool = Fa
     selects its training-only parts (life-loss episodes, clipped rewards). Other envs ignore it.
     MinAtar ids (`MinAtar/...`) get channels-first uint8 frames (`minatar.make_minatar_env`).
     `render_mode` reaches the env's constructor only when given: many hand-written envs take no
-    such argument.
+    such argument. `frame_stack=k` in `env_kwargs` is ours, not the env's: the last k observations
+    stacked `(k, *obs_shape)` (the frame-stacked baseline of a partially observed task). POPGym ids
+    (`popgym-...`) import `popgym` (`pip install 'dqn-lightning[popgym]'`), which registers them.
     """
+    frame_stack = int(env_kwargs.pop("frame_stack", 0) or 0)
+    if frame_stack and (is_atari(env_id) or frame_stack < 1):
+        raise ConfigError(f"frame_stack {frame_stack}: Atari envs stack 4 frames already; elsewhere give a count >= 1")
+    if env_id.startswith("popgym-"):
+        _import_popgym()
     try:
         if is_atari(env_id):
             env = make_atari_env(env_id, training=training, render_mode=render_mode, **env_kwargs)
@@ -60,8 +71,17 @@ def make_env(env_id: str, render_mode: str | None = None, *, training: bool = Fa
         hint = "install the missing package" if isinstance(err, ImportError) else "check its constructor and arguments"
         raise ConfigError(f"env {env_id!r} could not be built ({type(err).__name__}: {reason}); {hint}") from None
     env = one_hot_if_discrete(env)
+    if frame_stack:
+        env = FrameStackObservation(env, frame_stack)
     check_spaces(env.observation_space, env.action_space, env_id)
     return env
+
+
+def _import_popgym() -> None:
+    try:
+        import popgym  # noqa: F401  # registers the popgym-... ids
+    except ImportError:
+        raise ConfigError("POPGym envs need the popgym package: pip install 'dqn-lightning[popgym]'") from None
 
 
 class OneHotObservation(gym.ObservationWrapper):
@@ -106,12 +126,40 @@ class MaskInObservation(gym.Wrapper):
 
 
 def one_hot_if_discrete(env: gym.Env) -> gym.Env:
-    """`env` with observations DQN can take: a `{"observation", "action_mask"}` Dict unpacked (see
-    `MaskInObservation`), then `Discrete` ones one-hot encoded (see `OneHotObservation`)."""
+    """`env` with observations and actions DQN can take: a `{"observation", "action_mask"}` Dict
+    unpacked (see `MaskInObservation`), then `Discrete` observations one-hot encoded (see
+    `OneHotObservation`), `MultiDiscrete` and `Tuple` ones as their parts' one-hots side by side
+    (POPGym's CountRecall, Autoencode), and a `MultiDiscrete` action space as one `Discrete` of
+    every combination (POPGym's MineSweeper, Battleship: see `RavelledActions`)."""
     space = env.observation_space
     if isinstance(space, gym.spaces.Dict) and set(space.spaces) == {"observation", "action_mask"}:
         env = MaskInObservation(env)
-    return OneHotObservation(env) if isinstance(env.observation_space, gym.spaces.Discrete) else env
+    if isinstance(env.observation_space, gym.spaces.Discrete):
+        env = OneHotObservation(env)
+    elif isinstance(env.observation_space, gym.spaces.MultiDiscrete | gym.spaces.Tuple):
+        try:
+            flat = gym.spaces.utils.flatten_space(env.observation_space)
+        except (NotImplementedError, TypeError, ValueError):  # a part with no flat form (Text, Graph): refused below
+            flat = None
+        if isinstance(flat, gym.spaces.Box):
+            box = gym.spaces.Box(flat.low.astype(np.float32), flat.high.astype(np.float32), dtype=np.float32)
+            env = TransformObservation(FlattenObservation(env), lambda obs: obs.astype(np.float32), box)
+    if isinstance(env.action_space, gym.spaces.MultiDiscrete):
+        env = RavelledActions(env)
+    return env
+
+
+class RavelledActions(gym.ActionWrapper):
+    """A `MultiDiscrete(nvec)` action space as `Discrete(prod(nvec))`: action k is the k-th combination
+    in row-major order (`np.unravel_index`)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.nvec = tuple(int(n) for n in env.action_space.nvec.ravel())  # type: ignore[attr-defined]
+        self.action_space = gym.spaces.Discrete(int(np.prod(self.nvec)))
+
+    def action(self, action: Any) -> np.ndarray:
+        return np.array(np.unravel_index(int(action), self.nvec), dtype=np.int64)
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space, env_id: str = "the env") -> EnvSpaces:

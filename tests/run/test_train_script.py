@@ -134,7 +134,7 @@ def test_seed_tutorial_preset_runs_its_episode_budget(tmp_path: Path) -> None:
         (["--tau", "0"], "tau must be in (0, 1]"),
         (["--env", "tests.toy_envs:dqn-test/DictObs-v0"], "Dict observation space; DQN needs a Box"),
         (["--env", "tests.toy_envs:dqn-test/TupleObs-v0"], "Tuple observation space; DQN needs a Box"),
-        (["--env", "tests.toy_envs:dqn-test/MultiDiscreteAction-v0"], "MultiDiscrete action space"),
+        (["--env", "tests.toy_envs:dqn-test/MultiBinaryAction-v0"], "MultiBinary action space"),
         (["--env", "tests.toy_envs:dqn-test/Broken-v0"], "(ValueError: the simulator config file sim.cfg is missing)"),
         (["--resume", "missing.ckpt"], "checkpoint missing.ckpt not found"),
         (["--config", "missing.yaml"], "cannot read config file missing.yaml"),
