@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytorch_lightning as pl
@@ -34,6 +34,7 @@ import torch
 from dqn_lightning import DQN, EnvLoop, ReplayBuffer, replay_dataloader
 from dqn_lightning.learner.checkpoint_file import state_hash
 from dqn_lightning.private_api import fused_adam_step
+from dqn_lightning.replay.batch import ReplayBatch
 from dqn_lightning.run import build, train
 from dqn_lightning.run.build import quiet_lightning_messages
 from dqn_lightning.run.config import parse_config
@@ -270,7 +271,7 @@ class Checks:
         timings: dict[str, list[float]] = {"sample": [], "copy": [], "update": []}
         for i in range(repeats + 2):
             t0 = time.perf_counter()
-            batch = buffer.sample(32, pin=self.cuda)
+            batch = cast(ReplayBatch, buffer.sample(32, pin=self.cuda))  # a transition buffer
             t1 = time.perf_counter()
             moved = batch.to_device(device)
             sync(device)

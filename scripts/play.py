@@ -70,16 +70,21 @@ def play(
     rng = np.random.default_rng(seed)
     masked = bool(model.hparams.get("action_masks", False))  # trained with masks: play by them too
     scores = []
+    policy = model.policy(1, epsilon, rng)
+    observe = getattr(policy, "observe", None)  # a recurrent agent's memory follows each game
     try:
         for game in range(1, episodes + 1):
             obs, info = env.reset(seed=seed + game)
+            getattr(policy, "reset", lambda: None)()
             score, ended = 0.0, False
             while not ended:
                 mask = {"mask": np.asarray(info["action_mask"], dtype=bool)[None]} if masked else {}
-                action = int(model.act(obs[None], epsilon, rng, **mask)[0])
+                action = int(policy(obs[None], **mask)[0])
                 obs, reward, terminated, truncated, info = env.step(action)
                 score += float(reward)
                 ended = terminated or truncated
+                if observe is not None:
+                    observe(np.array([action]), np.array([reward]), np.array([ended]))
             print(f"Game {game} Score: {score}", flush=True)
             scores.append(score)
     finally:
@@ -95,9 +100,7 @@ def _play_batched(
     rng = np.random.default_rng(seed)
     masked = bool(model.hparams.get("action_masks", False))
 
-    def policy(obs: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        return model.act(obs, epsilon, rng, mask=mask)
-
+    policy = model.policy(num_envs, epsilon, rng)
     scores: list[float] = []
     try:
         for start in range(1, episodes + 1, num_envs):

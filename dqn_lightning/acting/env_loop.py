@@ -22,6 +22,7 @@ from dqn_lightning.acting.interface import (
     agree_at_batch_end,
     check_parts_fit,
 )
+from dqn_lightning.acting.memory import ActingMemory, RecurrentLearner
 from dqn_lightning.acting.rollout_log import RolloutLog
 from dqn_lightning.bounds import check_bounds
 from dqn_lightning.checkpoint_paths import resume_hint
@@ -149,6 +150,8 @@ class EnvLoop(EnvSteps):
         self._stops: list[StopRequest] | None = None  # the trainer's StopRequest callbacks, found at the first batch
         self._trainer: pl.Trainer | None = None  # set at train start, for collect()
         self._collects_for_dataset = False  # the replay dataset calls collect() before each draw
+        self.memory: ActingMemory | None = None  # a recurrent learner's states, one per env (set in setup)
+        self._memory_state: dict[str, Any] | None = None  # the states of a checkpoint, until setup
 
     @property
     def train_seconds(self) -> float:
@@ -170,6 +173,11 @@ class EnvLoop(EnvSteps):
             self.env_source, self.num_envs, self.vector, training=True, env_kwargs=self.env_kwargs
         )
         self._learner = check_parts_fit(self.env, self.buffer, self.num_envs, pl_module)
+        self.memory = (
+            ActingMemory(self._learner, self.num_envs) if isinstance(self._learner, RecurrentLearner) else None
+        )
+        if self._memory_state is not None and self.memory is not None:
+            self.memory.load_state_dict(self._memory_state)
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -192,6 +200,9 @@ class EnvLoop(EnvSteps):
         n_actions = self.env.single_action_space.n
         try:
             while self.env_steps < self.learning_starts:
+                if self.memory is not None:  # random actions; the network still follows each episode
+                    self._step(trainer, self.memory.act(self._obs, 1.0, self.rng))
+                    continue
                 legal = self.masks.for_acting()
                 if legal is not None:
                     self._step(trainer, random_legal(self.rng.random(self.num_envs), legal))

@@ -14,6 +14,7 @@ from dqn_lightning.acting.atari import GAME_CONTINUES
 from dqn_lightning.acting.clocks import linear_schedule
 from dqn_lightning.acting.interface import Learner
 from dqn_lightning.acting.loop_state import LoopState
+from dqn_lightning.acting.memory import ActingMemory
 from dqn_lightning.checkpoint_paths import resume_hint
 from dqn_lightning.errors import TrainingFault
 
@@ -35,6 +36,7 @@ class EnvSteps(LoopState):
     _trainer: pl.Trainer | None
     _fault: TrainingFault | None
     _obs: np.ndarray  # current observations `(num_envs, *obs_shape)`
+    memory: ActingMemory | None  # each env's recurrent state (a recurrent learner)
 
     @property
     def epsilon(self) -> float:
@@ -87,7 +89,9 @@ class EnvSteps(LoopState):
                 if self.done or self._fault is not None:
                     break
                 mask = self.masks.for_acting()
-                if mask is None:
+                if self.memory is not None:
+                    actions = self.memory.act(self._obs, self.epsilon, self.rng)
+                elif mask is None:
                     actions = self._learner.act(self._obs, self.epsilon, self.rng)
                 else:
                     actions = self._learner.act(self._obs, self.epsilon, self.rng, mask=mask)
@@ -120,10 +124,13 @@ class EnvSteps(LoopState):
         next_mask = self.masks.current if self.masks.enabled else None  # the buffer copies it in
         # the one place truncation matters: it ends the episode (and an n-step sum), but only
         # `terminated` cuts the bootstrap, so a time-limit cut still bootstraps from next_obs
-        self.buffer.add(self._obs, actions, reward, next_obs, terminated, truncated, next_mask=next_mask)
+        state = self.memory.state if self.memory is not None else None  # the state before this step
+        self.buffer.add(self._obs, actions, reward, next_obs, terminated, truncated, next_mask=next_mask, state=state)
         self.env_steps += self.num_envs * self.world_size
         self.tracker.step(actions, reward)
         ended = terminated | truncated
+        if self.memory is not None:  # each env's next state; the initial one where an episode ended
+            self.memory.observe(actions, reward, ended)
         if ended.any():
             for i in np.flatnonzero(ended).tolist():
                 self._end_episode(trainer, i)

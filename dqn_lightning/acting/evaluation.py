@@ -20,13 +20,17 @@ def evaluate(policy: Policy, env: VectorEnv, seeds: Sequence[int], masked: bool 
     Sub-envs keep stepping after their episode ends (vector envs step together), but only the
     first episode of each counts. Works with self-resetting vector envs and with those from
     `make_vector_env`, which leave resets to the caller. `masked`: the policy gets each state's
-    legal actions as `mask=` (from `info["action_mask"]`, see `action_masks`).
+    legal actions as `mask=` (from `info["action_mask"]`, see `action_masks`). A policy with a
+    memory (`ActingMemory`) is `reset()` before each round of episodes and `observe`s each step.
     """
+    observe, reset = getattr(policy, "observe", None), getattr(policy, "reset", None)
     returns = np.zeros(len(seeds))
     for start in range(0, len(seeds), env.num_envs):
         chunk = list(seeds[start : start + env.num_envs])
         chunk += [chunk[-1]] * (env.num_envs - len(chunk))  # pad a short last round; extra results dropped
         obs, infos = env.reset(seed=chunk)  # type: ignore[arg-type]  # vector envs take a seed per sub-env
+        if reset is not None:
+            reset()
         mask = infos_mask(infos, None) if masked else None
         if masked and mask is None:
             raise ConfigError("the policy acts with action masks, but the env gives no info['action_mask']")
@@ -38,6 +42,8 @@ def evaluate(policy: Policy, env: VectorEnv, seeds: Sequence[int], masked: bool 
             mask = infos_mask(infos, mask) if mask is not None else None
             total += np.where(running, reward, 0.0)
             ended = terminated | truncated
+            if observe is not None:
+                observe(actions, reward, ended)
             running &= ~ended
             if ended.any() and running.any():
                 # envs built by make_vector_env do not reset themselves; restart the finished

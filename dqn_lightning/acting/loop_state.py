@@ -20,6 +20,7 @@ from typing_extensions import override
 from dqn_lightning.acting.action_masks import ActionMasks
 from dqn_lightning.acting.clocks import TrainClock
 from dqn_lightning.acting.episodes import Episodes
+from dqn_lightning.acting.memory import ActingMemory
 from dqn_lightning.acting.rollout_log import RolloutLog
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.replay.buffer import ReplayBuffer
@@ -48,6 +49,8 @@ class LoopState(Callback):
     _buffer_file: str | None  # replay file of the checkpoint we resumed from
     _rank_states: list[dict[str, Any]] | None  # DDP: every rank's state from a checkpoint
     masks: ActionMasks
+    memory: ActingMemory | None
+    _memory_state: dict[str, Any] | None
 
     def _attach_buffer(self, trainer: pl.Trainer) -> None:
         """Without a buffer of its own, the loop fills the Trainer's `ReplayDataModule`'s."""
@@ -97,7 +100,7 @@ class LoopState(Callback):
             "buffer": self.buffer.state_dict(),
             "buffer_file": self.replay_files.file_name(self.env_steps, self.rank),
             **self.masks.state_dict(),
-        }
+        } | ({"memory": self.memory.state_dict()} if self.memory is not None else {})
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -120,6 +123,9 @@ class LoopState(Callback):
         if "buffer" in state_dict:
             self.buffer.load_state_dict(state_dict["buffer"])
         self._buffer_file = state_dict.get("buffer_file")
+        self._memory_state = state_dict.get("memory")
+        if self._memory_state is not None and self.memory is not None:
+            self.memory.load_state_dict(self._memory_state)
         self._restored = True
 
     @override

@@ -6,6 +6,7 @@ epsilon-greedy acting (`policy`)."""
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -19,6 +20,7 @@ from typing_extensions import Self
 
 from dqn_lightning.acting.env_loop import find_env_loop
 from dqn_lightning.acting.envs import env_spaces
+from dqn_lightning.acting.evaluation import Policy
 from dqn_lightning.acting.interface import StepOutput
 from dqn_lightning.bounds import check_bounds
 from dqn_lightning.learner.augmentation import Augmentation
@@ -249,6 +251,11 @@ class DQN(pl.LightningModule):
         """
         return epsilon_greedy(self, obs, epsilon, rng, mask)
 
+    def policy(self, n: int, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> Policy:
+        """A policy for `n` envs stepped together, as `evaluate` and the tools play it: `policy(obs,
+        mask=None) -> actions` (a recurrent module's also keeps each env's state: `ActingMemory`)."""
+        return functools.partial(_act_with, self, epsilon, rng)
+
     @classmethod
     def load_from_checkpoint(  # type: ignore[override]
         cls,
@@ -380,3 +387,10 @@ class DQN(pl.LightningModule):
         # the running sums and the update count are not weights: they stay float32 (see value_heads)
         apply_keeping_dtype(self, ("_log_sums",), lambda: super(DQN, self)._apply(fn, recurse))
         return self
+
+
+def _act_with(
+    dqn: DQN, epsilon: float, rng: np.random.Generator | None, obs: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """`dqn.act` with a fixed epsilon and generator (a module-level function: `DQN.policy` pickles)."""
+    return dqn.act(obs, epsilon, rng, mask=mask)

@@ -72,7 +72,9 @@ class GreedyEvaluation:
             # seeded by the env-step count, not Lightning's step: the same episodes however many
             # rounds a batch holds
             seeds = episode_seeds(dqn.hparams["eval_seed"], env_steps, self.episodes)
-            returns = evaluate(dqn.act, self.env, seeds, masked=dqn.hparams.get("action_masks", False))
+            returns = evaluate(
+                dqn.policy(self.episodes), self.env, seeds, masked=dqn.hparams.get("action_masks", False)
+            )
             mean, std = float(returns.mean()), float(returns.std())
         if dqn.trainer.world_size > 1:
             # rank 0 evaluated; every rank logs its result, so that checkpointing (which all ranks

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
+
+Batch = TypeVar("Batch", bound=Any)  # a NamedTuple of tensors (or None): ReplayBatch, SequenceBatch
+
+
+def unstacked(batch: Batch) -> list[Batch]:
+    """A stacked batch `(k, ...)` of any NamedTuple of tensors as k batches of views `(...)`."""
+    fields = [value.unbind(0) if value is not None else None for value in batch]
+    return [
+        type(batch)._make([value[k] if value is not None else None for value in fields])
+        for k in range(len(batch.action))
+    ]
 
 
 class ReplayBatch(NamedTuple):
@@ -31,11 +42,7 @@ class ReplayBatch(NamedTuple):
 
     def minibatches(self) -> list[ReplayBatch]:
         """The minibatches of a stacked batch `(k, batch, ...)` as k batches of views `(batch, ...)`."""
-        fields = [value.unbind(0) if value is not None else None for value in self]
-        return [
-            ReplayBatch._make([value[k] if value is not None else None for value in fields])
-            for k in range(len(self.action))
-        ]
+        return unstacked(self)
 
     def to_device(self, device: torch.device) -> ReplayBatch:
         """The batch on `device`, copying each frame once: `obs` and `next_obs` become views of the

@@ -14,6 +14,7 @@ from dqn_lightning.errors import ConfigError
 from dqn_lightning.replay.batch import ReplayBatch
 from dqn_lightning.replay.buffer_state import BufferState
 from dqn_lightning.replay.obs_store import FrameStore, PairStore
+from dqn_lightning.replay.sequences import SequenceBatch, Sequences
 
 
 class ReplayBuffer(BufferState):
@@ -44,6 +45,10 @@ class ReplayBuffer(BufferState):
             (`FrameStore`: Atari) instead of whole `obs` and `next_obs` stacks (`PairStore`).
         action_masks: the action count, to keep each `next_obs`'s legal actions (`add(...,
             next_mask=)`), which the bootstrap max is limited to; None: no masks.
+        sequences: sample sequences of each env's steps for a recurrent learner (`Sequences`: their
+            length and overlap, and the acting state kept with each step, `add(..., state=)`);
+            `sample` then returns a `SequenceBatch`, and `n_step` must be 1 (the learner sums
+            rewards inside each sequence). None: single transitions.
     """
 
     def __init__(
@@ -58,8 +63,18 @@ class ReplayBuffer(BufferState):
         num_envs: int = 1,
         store_frames: bool = False,
         action_masks: int | None = None,
+        sequences: Sequences | None = None,
     ) -> None:
         check_bounds(buffer_size=capacity, n_step=n_step, num_envs=num_envs, gamma=gamma)
+        if sequences is not None and capacity < sequences.length * num_envs:
+            raise ConfigError(
+                f"capacity {capacity} cannot hold a sequence of {sequences.length} steps of {num_envs} envs"
+            )
+        if sequences is not None and (n_step > 1 or action_masks is not None):
+            raise ConfigError(
+                "a sequence buffer keeps 1-step transitions without action masks: the recurrent learner sums "
+                "n-step returns itself (leave the buffer's n_step at 1 and action masks off)"
+            )
         if n_step > 1 and capacity < n_step * num_envs:
             raise ConfigError(f"capacity {capacity} cannot hold {n_step} steps of {num_envs} envs: raise it")
         self.capacity = capacity
@@ -78,6 +93,7 @@ class ReplayBuffer(BufferState):
         self.pos = 0  # next slot to write
         self.size = 0
         self.rng = np.random.default_rng(seed)
+        self.sequences = sequences
 
     def __len__(self) -> int:
         return self.size
@@ -96,7 +112,7 @@ class ReplayBuffer(BufferState):
     def env_ordered(self) -> bool:
         """Whether each `add` must hold one transition per env in env order: n-step windows and
         frame stacks find an env's neighbouring steps `num_envs` slots away."""
-        return self.n_step > 1 or isinstance(self.store, FrameStore)
+        return self.n_step > 1 or isinstance(self.store, FrameStore) or self.sequences is not None
 
     def _pairs(self) -> PairStore:
         if not isinstance(self.store, PairStore):
@@ -112,11 +128,13 @@ class ReplayBuffer(BufferState):
         terminated: ArrayLike,
         truncated: ArrayLike | None = None,
         next_mask: ArrayLike | None = None,
+        state: ArrayLike | None = None,
     ) -> None:
         """Copies in `n` transitions given as arrays with a leading axis of length `n`.
 
         `truncated` (default: none) marks time-limit cuts: they bootstrap, but end the n-step sum.
         `next_mask` `(n, n_actions)`: the legal actions in `next_obs` (a buffer built with `action_masks`).
+        `state` `(n, state_size)`: the recurrent state acting had before each step (a buffer with `sequences`).
         """
         if (next_mask is None) != (self.next_mask is None):
             raise ValueError(
@@ -136,6 +154,11 @@ class ReplayBuffer(BufferState):
         continues = None
         if isinstance(self.store, FrameStore) and self.size >= n:  # each env's previous step sits n slots back
             continues = ~self.episode_end[(self.pos - n + np.arange(n)) % self.capacity]
+        if self.sequences is not None:  # reads each env's previous step: before this step is written
+            ended = np.asarray(terminated, dtype=bool) | (
+                np.asarray(truncated, dtype=bool) if truncated is not None else False
+            )
+            self.sequences.write(self, state, np.broadcast_to(ended, (n,)))
         self.store.write(idx, obs, next_obs, continues)
         self.action[idx] = action
         self.reward[idx] = reward
@@ -148,8 +171,8 @@ class ReplayBuffer(BufferState):
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 
-    def sample(self, batch_size: int, num_batches: int | None = None, pin: bool = False) -> ReplayBatch:
-        """Draws `batch_size` distinct stored transitions uniformly at random.
+    def sample(self, batch_size: int, num_batches: int | None = None, pin: bool = False) -> ReplayBatch | SequenceBatch:
+        """Draws `batch_size` distinct stored transitions (with `sequences`: sequences) uniformly at random.
 
         With `num_batches`, draws that many independent batches at once, stacked on a leading
         axis: tensors are `(num_batches, batch_size, ...)`. Transitions are distinct within a
@@ -157,9 +180,13 @@ class ReplayBuffer(BufferState):
         (needs CUDA), so their copy to the GPU does not hold up the host.
         """
         count, offset = self._sampleable()
+        starts = self.sequences.start_slots(self) if self.sequences is not None else None
+        if starts is not None:
+            count, offset = len(starts), 0
         if batch_size > count:
+            what = "sequence starts" if starts is not None else "transitions"
             raise ValueError(
-                f"cannot sample {batch_size} distinct transitions from a replay buffer holding {count}: "
+                f"cannot sample {batch_size} distinct {what} from a replay buffer holding {count}: "
                 "fill it first (EnvLoop's learning_starts) or ask for a smaller batch"
             )
         if num_batches is None or num_batches == 1:  # one draw: a view, not np.stack's copy of a list
@@ -167,6 +194,8 @@ class ReplayBuffer(BufferState):
             idx = idx if num_batches is None else idx[None]
         else:
             idx = np.stack([self.rng.choice(count, size=batch_size, replace=False) for _ in range(num_batches)])
+        if starts is not None:
+            return self.sequences.gather(self, starts[idx])  # type: ignore[union-attr]
         return self.gather((idx + offset) % self.capacity if offset else idx, pin=pin)
 
     def _sampleable(self) -> tuple[int, int]:
@@ -175,8 +204,11 @@ class ReplayBuffer(BufferState):
             return self.size, 0
         return self.size - self.store.excluded, self.pos + self.store.excluded
 
-    def gather(self, idx: np.ndarray, pin: bool = False) -> ReplayBatch:
-        """The (n-step) transitions starting at slots `idx` (any shape), as a batch of that shape."""
+    def gather(self, idx: np.ndarray, pin: bool = False) -> ReplayBatch | SequenceBatch:
+        """The (n-step) transitions starting at slots `idx` (any shape), as a batch of that shape
+        (with `sequences`: the sequences starting there)."""
+        if self.sequences is not None:
+            return self.sequences.gather(self, idx)
         if self.n_step == 1 and isinstance(self.store, FrameStore):
             k = self.obs_shape[0]
             if pin:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from dqn_lightning.replay.obs_store import FrameStore, PairStore
+from dqn_lightning.replay.sequences import Sequences
 
 
 class BufferState:
@@ -25,6 +26,7 @@ class BufferState:
     terminated: np.ndarray
     episode_end: np.ndarray
     next_mask: np.ndarray | None
+    sequences: Sequences | None
 
     def state_dict(self) -> dict[str, Any]:
         """Ring position and sampler RNG state (not the arrays: those are large and saved separately)."""
@@ -32,13 +34,17 @@ class BufferState:
 
     def _arrays(self) -> dict[str, np.ndarray]:
         """The per-transition arrays, by name (what `save` writes and `nbytes` counts)."""
-        return {
-            **self.store.slot_arrays(),
-            "action": self.action,
-            "reward": self.reward,
-            "terminated": self.terminated,
-            "episode_end": self.episode_end,
-        } | ({"next_mask": self.next_mask} if self.next_mask is not None else {})
+        return (
+            {
+                **self.store.slot_arrays(),
+                "action": self.action,
+                "reward": self.reward,
+                "terminated": self.terminated,
+                "episode_end": self.episode_end,
+            }
+            | ({"next_mask": self.next_mask} if self.next_mask is not None else {})
+            | (self.sequences.arrays() if self.sequences is not None else {})
+        )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.pos, self.size = int(state["pos"]), int(state["size"])

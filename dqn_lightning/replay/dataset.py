@@ -13,6 +13,9 @@ from torch.utils.data import DataLoader, IterableDataset
 from dqn_lightning.bounds import check_bounds
 from dqn_lightning.replay.batch import ReplayBatch
 from dqn_lightning.replay.buffer import ReplayBuffer
+from dqn_lightning.replay.sequences import SequenceBatch
+
+Drawn = ReplayBatch | SequenceBatch  # what a draw returns: transitions, or sequences (a sequence buffer)
 
 
 class Collector(Protocol):
@@ -41,7 +44,7 @@ class DeferredBatch:
     def __init__(self, dataset: ReplayDataset) -> None:
         self.dataset = dataset
 
-    def draw(self, pin: bool = False) -> ReplayBatch:
+    def draw(self, pin: bool = False) -> Drawn:
         """One round's minibatches drawn now, with no env steps first."""
         return self.dataset.draw(pin)
 
@@ -49,7 +52,7 @@ class DeferredBatch:
         """This batch's rounds (observations in pinned memory with `pin`, for a GPU)."""
         return Rounds(self.dataset, pin)
 
-    def one_round(self, pin: bool = False) -> ReplayBatch:
+    def one_round(self, pin: bool = False) -> Drawn:
         """One round now (the collector's env steps, then the draw), for a plain `training_step`:
         one minibatch `(batch_size, ...)`, or `(gradient_steps, batch_size, ...)` when a round has more."""
         drawn, _ = next(iter(self.rounds(pin)))
@@ -72,7 +75,7 @@ class Rounds:
     def __init__(self, dataset: ReplayDataset, pin: bool = False) -> None:
         self.dataset, self.pin = dataset, pin
 
-    def __iter__(self) -> Iterator[tuple[ReplayBatch, bool]]:
+    def __iter__(self) -> Iterator[tuple[Drawn, bool]]:
         collector, count = self.dataset.collector, self.dataset.rounds_per_batch
         for i in range(count):
             if collector is not None:
@@ -119,7 +122,7 @@ class ReplayDataset(IterableDataset[DeferredBatch]):
         while True:
             yield deferred
 
-    def draw(self, pin: bool = False) -> ReplayBatch:
+    def draw(self, pin: bool = False) -> Drawn:
         """Samples one stacked batch now (observations in pinned memory with `pin`, for a GPU)."""
         if len(self.buffer) < self.batch_size:
             raise RuntimeError(

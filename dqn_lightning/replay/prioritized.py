@@ -12,6 +12,7 @@ from dqn_lightning.bounds import check_bounds
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.replay.batch import ReplayBatch
 from dqn_lightning.replay.buffer import ReplayBuffer
+from dqn_lightning.replay.sequences import SequenceBatch, Sequences
 from dqn_lightning.replay.sum_tree import SumTree
 
 
@@ -54,12 +55,14 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         num_envs: int = 1,
         store_frames: bool = False,
         action_masks: int | None = None,
+        sequences: Sequences | None = None,
     ) -> None:
         check_bounds(per_alpha=alpha, per_beta_start=beta_start, per_eps=eps)
         if beta_steps < 0:
             raise ConfigError(f"beta_steps must be >= 0, got {beta_steps}")
         layout: dict[str, Any] = {"n_step": n_step, "gamma": gamma, "num_envs": num_envs,
-                                  "store_frames": store_frames, "action_masks": action_masks}  # fmt: skip
+                                  "store_frames": store_frames, "action_masks": action_masks,
+                                  "sequences": sequences}  # fmt: skip
         super().__init__(capacity, obs_shape, obs_dtype, seed, **layout)
         self.alpha, self.beta_start, self.beta_steps, self.eps = alpha, beta_start, beta_steps, eps
         self.tree = SumTree(capacity)
@@ -82,18 +85,30 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         terminated: ArrayLike,
         truncated: ArrayLike | None = None,
         next_mask: ArrayLike | None = None,
+        state: ArrayLike | None = None,
     ) -> None:
         n = np.asarray(action).shape[0]
         slots = (self.pos + np.arange(n)) % self.capacity
-        super().add(obs, action, reward, next_obs, terminated, truncated, next_mask)
-        self.tree.set(slots, np.full(n, self.max_priority**self.alpha))
+        super().add(obs, action, reward, next_obs, terminated, truncated, next_mask, state)
+        if self.sequences is None:
+            self.tree.set(slots, np.full(n, self.max_priority**self.alpha))
+        else:  # a sequence is drawn from its first step, once complete (see Sequences)
+            self.tree.set(slots, 0.0)
+            completed = self.sequences.completed_now
+            if len(completed):
+                self.tree.set(completed, np.full(len(completed), self.max_priority**self.alpha))
+            if self.size == self.capacity:  # the oldest steps lost their previous steps (see Sequences)
+                oldest = (self.pos + np.arange(n)) % self.capacity
+                stale = oldest[self.sequences.episode_step[oldest] > 0]
+                if len(stale):
+                    self.tree.set(stale, 0.0)
         self.added += n
         count, first = self._sampleable()
         if count < self.size:  # the oldest frames' stacks are broken: never draw them
             self.tree.set((first - self.store.excluded + np.arange(self.store.excluded)) % self.capacity, 0.0)
 
-    def sample(self, batch_size: int, num_batches: int | None = None, pin: bool = False) -> ReplayBatch:
-        """Draws `batch_size` transitions by priority (`num_batches` stacked, as in `ReplayBuffer`)."""
+    def sample(self, batch_size: int, num_batches: int | None = None, pin: bool = False) -> ReplayBatch | SequenceBatch:
+        """Draws `batch_size` transitions (sequences) by priority (`num_batches` stacked, as in `ReplayBuffer`)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer: fill it first (EnvLoop's learning_starts)")
         shape = (batch_size,) if num_batches is None else (num_batches, batch_size)
@@ -101,7 +116,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         strata = (np.arange(batch_size) + self.rng.random(shape)) / batch_size
         idx = self.tree.find(strata * total)
         probs = self.tree.get(idx) / total
-        weight = (self._sampleable()[0] * probs) ** -self.beta
+        count = self._sampleable()[0] if self.sequences is None else len(self.sequences.start_slots(self))
+        weight = (count * probs) ** -self.beta
         weight /= weight.max(axis=-1, keepdims=True)
         return self.gather(idx, pin=pin)._replace(
             weight=torch.from_numpy(weight.astype(np.float32)), slot=torch.from_numpy(idx)

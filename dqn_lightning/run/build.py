@@ -43,10 +43,12 @@ from dqn_lightning.callbacks.stopping import GracefulInterrupt, StopAtThreshold
 from dqn_lightning.callbacks.video import EvalVideo
 from dqn_lightning.errors import ConfigError, TrainingInterrupted, exit_code
 from dqn_lightning.learner.module import DQN
+from dqn_lightning.learner.recurrent import RecurrentDQN
 from dqn_lightning.learner.user_networks import import_class
 from dqn_lightning.replay.buffer import ReplayBuffer
 from dqn_lightning.replay.dataset import replay_dataloader
 from dqn_lightning.replay.prioritized import PrioritizedReplayBuffer
+from dqn_lightning.replay.sequences import Sequences
 from dqn_lightning.run.config import parse_settings, run_dir_of, save_run_config
 from dqn_lightning.run.devices import placement
 from dqn_lightning.run.loggers import build_loggers, finish_trackers, log_settings, write_trackers
@@ -111,7 +113,7 @@ def build(config: TrainConfig, callbacks: Sequence[pl.Callback] = ()) -> Run:
     spaces = env_spaces(config.env, **(config.env_kwargs or {}))
     # the parts first: a setting they refuse stops the run before any folder is made
     model = build_module(config, spaces)
-    buffer = build_buffer(config, spaces)
+    buffer = build_buffer(config, spaces, model.state_size if isinstance(model, RecurrentDQN) else None)
     env_loop = build_env_loop(config, buffer)
     loggers = build_loggers(  # before any folder is made too: a tracker may be unreachable
         config.logger,
@@ -230,8 +232,8 @@ DQN_SETTINGS = set(inspect.signature(DQN.__init__).parameters) - {"self"}  # not
 def build_module(config: TrainConfig, spaces: EnvSpaces) -> DQN:
     """The learner the settings ask for (DQN or its --variant), sized for the env's spaces."""
     user_network = {"class_path": config.q_network, "init_args": config.q_network_args or {}}
-    cls = variant_class(config.variant)
-    own = dict(config.variant_args or {})
+    cls = variant_class(config.variant) if config.recurrent is None else RecurrentDQN
+    own = dict(config.variant_args or {}) if config.recurrent is None else recurrent_settings(config)
     taken = DQN_SETTINGS & set(own)
     if taken:
         raise ConfigError(f"--variant-args {sorted(taken)[0]!r} is a DQN setting: give it as its own flag")
@@ -255,6 +257,15 @@ def build_module(config: TrainConfig, spaces: EnvSpaces) -> DQN:
         raise ConfigError(f"--variant-args: {err}; see the variant's docstring for what it takes") from None
 
 
+def recurrent_settings(config: TrainConfig) -> dict[str, Any]:
+    """RecurrentDQN's own arguments from --recurrent and its settings (n-step returns are summed by
+    the learner inside each sequence, not by the buffer)."""
+    return {
+        "recurrent": config.recurrent, "core_size": config.core_size, "burn_in": config.burn_in,
+        "n_step": config.n_step, "stored_state": not config.zero_state, "priority_eta": config.priority_eta,
+    }  # fmt: skip
+
+
 def augmentation_of(config: TrainConfig) -> dict[str, float] | None:
     """DQN's `augmentation` from --random-shift and --intensity-jitter (None when both are off)."""
     if not config.random_shift and not config.intensity_jitter:
@@ -273,8 +284,9 @@ def variant_class(name: str | None) -> type[DQN]:
     return import_class(name, "--variant", base=DQN)
 
 
-def build_buffer(config: TrainConfig, spaces: EnvSpaces) -> ReplayBuffer:
-    """The replay buffer the settings ask for: uniform or prioritized, 1-step or n-step."""
+def build_buffer(config: TrainConfig, spaces: EnvSpaces, state_size: int | None = None) -> ReplayBuffer:
+    """The replay buffer the settings ask for: uniform or prioritized, 1-step or n-step; with
+    --recurrent, of sequences keeping acting states of `state_size` floats."""
     given: dict[str, Any] = {
         "capacity": config.buffer_size,
         "obs_shape": spaces.obs_shape,
@@ -284,6 +296,11 @@ def build_buffer(config: TrainConfig, spaces: EnvSpaces) -> ReplayBuffer:
         # the next states' legal actions, for the bootstrap max
         "action_masks": spaces.n_actions if config.action_masks else None,
     }
+    if config.recurrent is not None:
+        if state_size is None:
+            raise ValueError("a --recurrent buffer needs the learner's state_size")
+        length, overlap = config.sequence_length, config.sequence_overlap
+        given |= {"sequences": Sequences(length, overlap, state_size, config.buffer_size), "n_step": 1}
     if not config.prioritized:
         return ReplayBuffer(**settings_for(ReplayBuffer, config, **given))
     per = {"alpha": config.per_alpha, "beta_start": config.per_beta_start, "eps": config.per_eps}

@@ -11,6 +11,7 @@ from dqn_lightning.acting.env_loop import EnvLoop
 from dqn_lightning.bounds import BOUNDS, check_bounds
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.learner.module import DQN
+from dqn_lightning.learner.recurrent import RecurrentDQN
 from dqn_lightning.replay.buffer import ReplayBuffer
 from dqn_lightning.run.cli import flag
 from dqn_lightning.run.loggers import check_loggers
@@ -102,6 +103,21 @@ class TrainConfig:
     (dqn_lightning.variants), or your own by import path pkg.module.Class (null: DQN)."""
     variant_args: dict[str, Any] | None = None
     """The variant's own constructor arguments, as inline YAML: '{m_tau: 0.03, m_alpha: 0.9}'."""
+    recurrent: Literal["lstm", "gru"] | None = None
+    """Recurrent DQN (R2D2): an LSTM or GRU core after the encoder, learning from replayed sequences that
+    start from the stored acting state, with a burn-in (null: feed-forward DQN)."""
+    core_size: int = default_of(RecurrentDQN, "core_size")
+    """Hidden units of the --recurrent core."""
+    sequence_length: int = 80
+    """Steps per replayed sequence of --recurrent, burn-in included (R2D2: 80)."""
+    sequence_overlap: int = 40
+    """Steps a sequence shares with the next one of its episode (R2D2: 40)."""
+    burn_in: int = default_of(RecurrentDQN, "burn_in")
+    """Steps at each sequence's start that only warm the recurrent state up, with no loss (R2D2: 40)."""
+    zero_state: bool = False
+    """Start each replayed sequence from a zero state, not the stored acting state (the R2D2 ablation)."""
+    priority_eta: float = default_of(RecurrentDQN, "priority_eta")
+    """A sequence's PER priority: eta * max |TD error| + (1 - eta) * mean (needs --recurrent --prioritized)."""
     optimizer: Literal["adam", "rmsprop"] = default_of(DQN, "optimizer")
     """Optimizer (torch's Adam or RMSprop)."""
     optimizer_eps: float | None = None
@@ -218,6 +234,7 @@ class TrainConfig:
                 "use --n-step 1 or a gamma above 0"
             )
         self._check_value_head()
+        self._check_recurrent()
         self._check_atari100k_protocol()
         rmsprop_set = [name for name in ("rmsprop_alpha", "rmsprop_centered") if getattr(self, name) is not None]
         if rmsprop_set and self.optimizer != "rmsprop":
@@ -274,6 +291,31 @@ class TrainConfig:
             raise ConfigError(
                 f"--preset {self.preset}: Atari 100k caps episodes at {ATARI100K_FRAME_CAP:,} frames (27,000 agent "
                 "steps); keep max_num_frames_per_episode at that"
+            )
+
+    def _check_recurrent(self) -> None:
+        if self.recurrent is None:
+            return
+        if self.variant is not None or self.q_network is not None:
+            raise ConfigError("--recurrent is its own learner (RecurrentDQN): drop --variant / --q-network with it")
+        if not 0 <= self.burn_in < self.sequence_length:
+            raise ConfigError(
+                f"--burn-in {self.burn_in} leaves no step of a --sequence-length {self.sequence_length} sequence "
+                "for the loss: keep 0 <= burn-in < sequence length"
+            )
+        if not 0 <= self.sequence_overlap < self.sequence_length:
+            raise ConfigError(
+                f"--sequence-overlap {self.sequence_overlap} must be below --sequence-length {self.sequence_length}"
+            )
+        if (
+            self.distributional != "none"
+            or self.noisy
+            or self.action_masks
+            or self.random_shift
+            or self.intensity_jitter
+        ):
+            raise ConfigError(
+                "--recurrent does not support --distributional, --noisy, --action-masks or augmentation yet: drop them"
             )
 
     def _check_value_head(self) -> None:

@@ -80,7 +80,7 @@ def build_model_folder(
         seeds = [seed + i for i in range(episodes)]
         env = make_vector_env(env_id, num_envs=min(episodes, 10))
         try:
-            returns = evaluate(model.act, env, seeds, masked=model.hparams.get("action_masks", False))
+            returns = evaluate(model.policy(env.num_envs), env, seeds, masked=model.hparams.get("action_masks", False))
         finally:
             env.close()
         results = {

@@ -14,10 +14,11 @@ REEVAL_SEED_BASE = 1_000_000  # training evaluations draw 32-bit seeds from Seed
 def reevaluate(checkpoint: str, episodes: int) -> np.ndarray:
     """Greedy returns of a saved policy on `episodes` fresh env seeds."""
     model = DQN.load_from_checkpoint(checkpoint, map_location="cpu").eval()
-    env = make_vector_env(model.hparams["env_id"], min(episodes, 100), env_kwargs=model.hparams.get("env_kwargs"))
+    n = min(episodes, 100)
+    env = make_vector_env(model.hparams["env_id"], n, env_kwargs=model.hparams.get("env_kwargs"))
     try:
         return evaluate(
-            model.act,
+            model.policy(n),
             env,
             list(range(REEVAL_SEED_BASE, REEVAL_SEED_BASE + episodes)),
             masked=model.hparams.get("action_masks", False),

@@ -35,9 +35,17 @@ def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
-@pytest.mark.parametrize("extra", [[], ["--rainbow", "--total-timesteps", "2000"]], ids=["dqn", "rainbow"])
+RECURRENT = ["--recurrent", "lstm", "--core-size", "16", "--sequence-length", "8", "--sequence-overlap", "4",
+             "--burn-in", "2", "--n-step", "3", "--prioritized", "--double", "--total-timesteps", "2000"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "extra", [[], ["--rainbow", "--total-timesteps", "2000"], RECURRENT], ids=["dqn", "rainbow", "recurrent"]
+)
 def test_killed_run_resumes_exactly(tmp_path: Path, extra: list[str]) -> None:
-    """Rainbow adds noisy layers (their noise and torch's generator), C51 and prioritized replay.
+    """Rainbow adds noisy layers (their noise and torch's generator), C51 and prioritized replay. The
+    recurrent agent adds each env's acting state (killed mid-episode: the resumed loop must act from
+    the checkpoint's states) and prioritized sequences.
 
     The runs carry 25 rounds (50 env steps) per Lightning batch (the automatic count: batch ends
     on every 200 env steps), so the kill lands inside a batch, and the resumed run must redo it.
