@@ -307,15 +307,14 @@ class TrainConfig:
             raise ConfigError(
                 f"--sequence-overlap {self.sequence_overlap} must be below --sequence-length {self.sequence_length}"
             )
-        if (
-            self.distributional != "none"
-            or self.noisy
-            or self.action_masks
-            or self.random_shift
-            or self.intensity_jitter
-        ):
+        unsupported = {"--distributional": self.distributional != "none", "--noisy": self.noisy,
+                       "--action-masks": self.action_masks, "--random-shift": bool(self.random_shift),
+                       "--intensity-jitter": bool(self.intensity_jitter)}  # fmt: skip
+        given = [name for name, on in unsupported.items() if on]
+        if given:
             raise ConfigError(
-                "--recurrent does not support --distributional, --noisy, --action-masks or augmentation yet: drop them"
+                f"--recurrent does not support {', '.join(given)} yet (set by the flags or the preset "
+                f"{self.preset}): turn them off, or use --preset none"
             )
 
     def _check_value_head(self) -> None:

@@ -124,3 +124,27 @@ def test_impossible_sequence_settings_are_one_line_errors() -> None:
         ReplayBuffer(50, (1,), n_step=3, sequences=Sequences(4, 2, 2, 50))
     with pytest.raises(ValueError, match="pass state="):
         sequence_buffer().add(obs=[[0.0]], action=[0], reward=[0.0], next_obs=[[0.0]], terminated=[False])
+
+
+@pytest.mark.parametrize("num_envs", [1, 2])
+def test_frame_storage_gives_the_same_sequences_as_whole_stacks(num_envs: int) -> None:
+    from tests.replay.test_frame_store import K, as_frames, episode_stream
+
+    rng = np.random.default_rng(0)
+    streams = [episode_stream(rng, list(rng.integers(1, 9, size=12)), 10_000 * (e + 1)) for e in range(num_envs)]
+    made = [
+        ReplayBuffer(37, (K, 2, 2), np.uint8, num_envs=num_envs, store_frames=frames, sequences=Sequences(5, 2, 1, 37))
+        for frames in (False, True)
+    ]
+    for t in range(min(len(s) for s in streams)):
+        step = [s[t] for s in streams]
+        for buffer in made:
+            buffer.add(as_frames(np.stack([s[0] for s in step])), np.zeros(num_envs, dtype=np.int64),
+                       np.full(num_envs, float(t)), as_frames(np.stack([s[1] for s in step])),
+                       [s[2] for s in step], [s[3] for s in step], state=np.full((num_envs, 1), float(t)))  # fmt: skip
+    pairs, frames = made
+    starts = frames.sequences.start_slots(frames)  # type: ignore[union-attr]
+    assert len(frames) == 37 and len(starts) > 5  # wrapped round the ring
+    want, got = pairs.gather(starts), frames.gather(starts)
+    for name in ("obs", "valid", "reward", "terminated", "state", "prev_reward"):
+        assert torch.equal(getattr(want, name), getattr(got, name)), name

@@ -35,6 +35,11 @@ class RankReport(pl.Callback):
             "buffer_size": len(loop.buffer),
             "learning_starts": loop.learning_starts,  # raised by a resume that refills the buffer
             "noise_seed": pl_module._generators.noise.initial_seed(),  # type: ignore[union-attr]
+            # a recurrent agent: this rank's acting states now, and those its buffer kept
+            "memory": torch.from_numpy(loop.memory.state.copy()) if loop.memory is not None else None,
+            "stored_states": torch.from_numpy(loop.buffer.sequences.state[:50].copy())
+            if loop.buffer.sequences is not None
+            else None,
         }
         torch.save(report, self.folder / f"{self.prefix}rank-{trainer.global_rank}.pt")
         self.rank = trainer.global_rank

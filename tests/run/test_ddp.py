@@ -70,3 +70,19 @@ def test_two_cpu_processes_train_one_model_and_resume_each_ranks_buffer(tmp_path
         assert after["buffer_size"] == before["buffer_size"] + 200  # 1000 + 200 local steps, none lost
         assert torch.equal(after["first_obs"], before["first_obs"])
         assert after["noise_seed"] == before["noise_seed"]  # each rank's own stream came back
+
+
+def test_a_recurrent_agent_under_ddp_keeps_each_ranks_acting_states(tmp_path: Path) -> None:
+    flags = ["--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--total-timesteps", "1200",
+             "--learning-starts", "400", "--train-freq", "4", "--batch-size", "16", "--target-update-interval", "10",
+             "--eval-interval", "1200", "--eval-episodes", "2", "--hidden-sizes", "[16]", "--recurrent", "lstm",
+             "--core-size", "8", "--sequence-length", "8", "--sequence-overlap", "4", "--burn-in", "2",
+             "--prioritized", "--logdir", str(tmp_path / "logs")]  # fmt: skip
+    _probe(tmp_path, flags)
+    ranks = [torch.load(tmp_path / f"rank-{r}.pt") for r in (0, 1)]
+    for a, b in zip(ranks[0]["online"], ranks[1]["online"], strict=True):
+        assert torch.equal(a, b)  # one model
+    assert ranks[0]["gradient_step"] == ranks[1]["gradient_step"] > 0
+    # each rank acted in its own episodes with its own states, and kept them with its own steps
+    assert not torch.equal(ranks[0]["stored_states"], ranks[1]["stored_states"])
+    assert ranks[0]["stored_states"].abs().sum() > 0 and ranks[0]["memory"].shape == (1, 16)
