@@ -5,6 +5,7 @@ The file takes observations exactly as the env (with our wrappers) gives them, `
 greedy action `(batch,)` int64 and the Q-values `(batch, n_actions)` float32. A policy trained
 with action masks takes a second input, `action_mask` `(batch, n_actions)` bool, and picks the
 best legal action. `check_export` plays the env and compares the file's actions with PyTorch's.
+A recurrent policy's file takes and returns its state too (see `recurrent_export`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from dqn_lightning.acting.action_masks import infos_mask
 from dqn_lightning.acting.envs import env_spaces, make_vector_env
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.learner.module import DQN
+from dqn_lightning.learner.recurrent import RecurrentDQN
 from dqn_lightning.learner.td import legal_q
+from dqn_lightning.tools.recurrent_export import (
+    INPUTS,
+    OUTPUTS,
+    RecurrentGreedyPolicy,
+    check_recurrent_export,
+    example_inputs,
+)
 
 ExportFormat = Literal["onnx", "torchscript"]
 FORMATS: tuple[str, ...] = ("onnx", "torchscript")
@@ -55,6 +64,7 @@ class PolicyInfo:
     obs_dtype: str
     n_actions: int
     action_masks: bool = False  # the file takes `action_mask` as its second input
+    state_size: int = 0  # a recurrent policy: its state's floats (inputs and outputs as in recurrent_export)
 
 
 def policy_info(model: DQN) -> PolicyInfo:
@@ -63,7 +73,8 @@ def policy_info(model: DQN) -> PolicyInfo:
         raise ConfigError("the checkpoint stores no env id, so the observation layout is unknown: train with --env")
     spaces = env_spaces(env_id)
     masked = bool(model.hparams.get("action_masks", False))
-    return PolicyInfo(env_id, spaces.obs_shape, str(spaces.obs_dtype), spaces.n_actions, masked)
+    state_size = model.state_size if isinstance(model, RecurrentDQN) else 0
+    return PolicyInfo(env_id, spaces.obs_shape, str(spaces.obs_dtype), spaces.n_actions, masked, state_size)
 
 
 def export_policy(model: DQN, path: str | Path, fmt: ExportFormat) -> PolicyInfo:
@@ -71,10 +82,12 @@ def export_policy(model: DQN, path: str | Path, fmt: ExportFormat) -> PolicyInfo
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     info = policy_info(model)
-    policy = GreedyPolicy(model)
+    policy: nn.Module = GreedyPolicy(model)
     example: tuple[torch.Tensor, ...] = (torch.zeros(2, *info.obs_shape, dtype=getattr(torch, info.obs_dtype)),)
     if info.action_masks:
         example += (torch.ones(2, info.n_actions, dtype=torch.bool),)
+    if isinstance(model, RecurrentDQN):
+        policy, example = RecurrentGreedyPolicy(model), example_inputs(model, info.obs_shape, info.obs_dtype)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
@@ -91,20 +104,21 @@ def export_policy(model: DQN, path: str | Path, fmt: ExportFormat) -> PolicyInfo
     return info
 
 
-def _write_onnx(policy: GreedyPolicy, example: tuple[torch.Tensor, ...], path: Path, info: PolicyInfo) -> None:
+def _write_onnx(policy: nn.Module, example: tuple[torch.Tensor, ...], path: Path, info: PolicyInfo) -> None:
     try:
         import onnx
     except ImportError:
         raise ConfigError("ONNX export needs the onnx package: pip install 'dqn-lightning[export]'") from None
     # the TorchScript-based exporter: no onnxscript needed, and these networks need nothing newer
-    inputs = ["obs", "action_mask"][: len(example)]
+    inputs = list(INPUTS) if info.state_size else ["obs", "action_mask"][: len(example)]
+    outputs = list(OUTPUTS) if info.state_size else ["action", "q_values"]
     torch.onnx.export(
         policy,
         example,
         str(path),
         input_names=inputs,
-        output_names=["action", "q_values"],
-        dynamic_axes={name: {0: "batch"} for name in [*inputs, "action", "q_values"]},
+        output_names=outputs,
+        dynamic_axes={name: {0: "batch"} for name in [*inputs, *outputs]},
         dynamo=False,
     )
     graph = onnx.load(str(path))
@@ -115,17 +129,23 @@ def _write_onnx(policy: GreedyPolicy, example: tuple[torch.Tensor, ...], path: P
 
 def load_exported(path: str | Path) -> Any:
     """A callable `(obs, mask=None) -> (actions, q_values)` on NumPy arrays, from an .onnx or
-    TorchScript file (`mask`: the legal actions, for a policy exported with action masks)."""
+    TorchScript file (`mask`: the legal actions, for a policy exported with action masks); for a
+    recurrent policy `(obs, prev_action, prev_reward, state) -> (actions, q_values, state_out)`."""
     if str(path).endswith(".onnx"):
         try:
             import onnxruntime
         except ImportError:
             raise ConfigError("running ONNX needs onnxruntime: pip install 'dqn-lightning[export]'") from None
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        if [i.name for i in session.get_inputs()] == list(INPUTS):
+            return lambda *inputs: tuple(session.run(None, dict(zip(INPUTS, inputs, strict=True))))
         return lambda obs, mask=None: tuple(
             session.run(None, {"obs": obs} | ({"action_mask": mask} if mask is not None else {}))
         )
-    module = torch.jit.load(str(path))
+    extra = {"policy.json": ""}
+    module = torch.jit.load(str(path), _extra_files=extra)
+    if json.loads(extra["policy.json"] or "{}").get("state_size"):
+        return lambda *inputs: tuple(t.numpy() for t in module(*(torch.from_numpy(np.asarray(x)) for x in inputs)))
     return lambda obs, mask=None: tuple(
         t.numpy() for t in module(torch.from_numpy(obs), *([torch.from_numpy(mask)] if mask is not None else []))
     )
@@ -148,6 +168,14 @@ def check_export(model: DQN, path: str | Path, observations: int = 1000, seed: i
     """
     run = load_exported(path)
     model.eval()  # noisy layers at their mean weights, as exported
+    if isinstance(model, RecurrentDQN):
+        seen, same, ties, worst = check_recurrent_export(run, model, observations, seed, TIE)
+        if same + ties < seen or worst > 1e-3:
+            raise ConfigError(
+                f"the exported recurrent policy in {path} picks other actions than PyTorch on {seen - same - ties} "
+                f"of {seen} observations (Q-values or states differ by up to {worst:.3g}); it is not a faithful export"
+            )
+        return ExportCheck(seen, same, ties, worst)
     masked = bool(model.hparams.get("action_masks", False))
     env = make_vector_env(model.hparams["env_id"], num_envs=8)
     rng = np.random.default_rng(seed)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from dqn_lightning import DQN
+from dqn_lightning.learner.recurrent import RecurrentDQN
 from dqn_lightning.tools.export import check_export, export_policy, load_exported
 from tests.helpers import load_script
 
@@ -126,3 +127,28 @@ def test_a_masked_policy_exports_with_the_mask_as_an_input(fmt: str, tmp_path: P
     assert actions.tolist() == expected.tolist() and (actions != unmasked).all()
     check = check_export(model, path, observations=200)  # plays Taxi, masks from its infos
     assert check.same_action + check.ties == check.observations
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_a_recurrent_policy_exports_with_its_state_in_and_out(tmp_path: Path, fmt: str) -> None:
+    torch.manual_seed(0)
+    model = RecurrentDQN.from_env("CueRecall-v0", core_size=8, hidden_sizes=(16,), eval_episodes=0).eval()
+    path = tmp_path / ("p.onnx" if fmt == "onnx" else "p.pt")
+    info = export_policy(model, path, fmt)  # type: ignore[arg-type]
+    assert info.state_size == model.state_size == 16
+    check = check_export(model, path, observations=400)  # plays CueRecall, feeding the file's states back
+    assert check.same_action + check.ties == check.observations >= 400
+    run = load_exported(path)
+    obs = np.array([[1, 0, 0], [0, 0, 0]], dtype=np.float32)
+    state = np.random.default_rng(0).normal(size=(2, 16)).astype(np.float32)
+    actions, q_values, state_out = run(obs, np.array([-1, 1]), np.array([0.0, 1.0], dtype=np.float32), state)
+    with torch.no_grad():  # by hand: one step of the network from that state
+        q, expected = model.recurrent_network.unroll(
+            torch.from_numpy(obs)[:, None],
+            torch.tensor([[-1], [1]]),
+            torch.tensor([[0.0], [1.0]]),
+            torch.from_numpy(state),
+        )
+    np.testing.assert_allclose(q_values, q[:, 0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(state_out, expected.numpy(), atol=1e-5)
+    np.testing.assert_array_equal(actions, q[:, 0].argmax(dim=1).numpy())
