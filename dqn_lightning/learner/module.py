@@ -208,7 +208,10 @@ class DQN(pl.LightningModule):
         if next_out is None:
             next_out = self.bootstrap_pass(next_obs).flatten(0, 1)
         gamma: float | Tensor = self.gamma if batch.steps is None else self.gamma ** batch.steps.flatten()
-        online = self.q_network(next_obs.flatten(0, 1)) if self.double_q else None
+        online = None
+        if self.double_q:  # the online network's choice; when the target is a copy of it, its pass is that one
+            same = self.optimizer_steps.target_is_online(self)
+            online = next_out if same else self.q_network(next_obs.flatten(0, 1))
         mask = batch.next_mask.flatten(0, batch.next_mask.dim() - 2) if batch.next_mask is not None else None
         target = self.value_head.target(reward.flatten(), batch.terminated.flatten(), gamma, next_out, online, mask)
         return target.view(*batch.reward.shape, *target.shape[1:])

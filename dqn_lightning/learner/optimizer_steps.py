@@ -87,6 +87,13 @@ class OptimizerSteps:
             return 1  # the online network bootstraps itself, and it changes with every update
         return dqn.target_update_interval - step % dqn.target_update_interval
 
+    def target_is_online(self, dqn: DQN) -> bool:
+        """Whether the target network holds the online network's weights at every target pass: a
+        hard copy after every update (DrQ(eps)'s recipe), of our own networks without noise (a
+        user's network may keep buffers, such as batch-norm statistics, that a copy leaves behind)."""
+        own = isinstance(dqn.hparams.get("network"), str)
+        return dqn.target_update_interval == 1 and self.tau == 1.0 and not dqn.noisy and own
+
     @torch.no_grad()
     def copy_target(self, dqn: DQN) -> None:
         """Copies the online network's weights into the target network (blends them in if tau < 1)."""
