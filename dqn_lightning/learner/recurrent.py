@@ -113,23 +113,27 @@ class RecurrentDQN(DQN):
         return sequence_targets(batch.reward, batch.terminated, batch.valid, values, self.gamma, self.n_step)
 
     def td_loss(self, batch: SequenceBatch, target: Tensor) -> TDLoss:  # type: ignore[override]
-        """The masked loss over each sequence's steps after the burn-in; `td_error` is the sequence's priority."""
+        """The masked loss over each sequence's real steps after the burn-in; `td_error` is the
+        sequence's priority. A sequence that begins its episode starts from the exact initial state,
+        which needs no warming up: its loss covers every step (`prev_action` -1 marks it)."""
         start, prev_action, prev_reward = self._inputs(batch)
         length, burn = batch.action.shape[1], min(self.burn_in, batch.action.shape[1])
-        state = start
-        if burn > 0:  # the burn-in warms the state up, with no gradient (R2D2)
-            with torch.no_grad():
-                _, state = self.recurrent_network.unroll(
-                    batch.obs[:, :burn], prev_action[:, :burn], prev_reward[:, :burn], start
-                )
-        q, _ = self.recurrent_network.unroll(
-            batch.obs[:, burn:length], prev_action[:, burn:length], prev_reward[:, burn:length], state
-        )
-        q_taken = q.gather(-1, batch.action[:, burn:, None]).squeeze(-1)
+        fresh = batch.prev_action < 0  # (batch,): the sequence begins its episode
+        steps = (batch.obs[:, :length], prev_action[:, :length], prev_reward[:, :length])
+        if burn == 0:
+            q, _ = self.recurrent_network.unroll(*steps, start)
+        else:
+            # the burn-in warms a stored state up; its gradient stops there (R2D2), except in a
+            # sequence that begins its episode, whose first steps are learned from like the rest
+            q_burn, state = self.recurrent_network.unroll(*(x[:, :burn] for x in steps), start)
+            state = torch.where(fresh[:, None], state, state.detach())
+            q_rest, _ = self.recurrent_network.unroll(*(x[:, burn:] for x in steps), state)
+            q = torch.cat([q_burn, q_rest], dim=1)
+        q_taken = q.gather(-1, batch.action[..., None]).squeeze(-1)
+        learned = batch.valid.clone()
+        learned[:, :burn] &= fresh[:, None]
         huber = self.hparams.get("loss") == "huber"
-        loss, q_mean, priority = masked_sequence_loss(
-            q_taken, target[:, burn:], batch.valid[:, burn:], batch.weight, huber, self.priority_eta
-        )
+        loss, q_mean, priority = masked_sequence_loss(q_taken, target, learned, batch.weight, huber, self.priority_eta)
         return TDLoss(loss, q_mean, priority)
 
     def _inputs(self, batch: SequenceBatch) -> tuple[Tensor, Tensor, Tensor]:

@@ -64,7 +64,7 @@ def model(obs_dim: int = 4, **kwargs: object) -> RecurrentDQN:
 
 def test_burn_in_and_padding_steps_carry_no_loss() -> None:
     dqn = model(burn_in=2, n_step=1)
-    batch = batch_of(dqn)
+    batch = batch_of(dqn)._replace(prev_action=torch.tensor([1, 0, 1]))  # none begins its episode
     target = dqn.td_target(batch)
     base = dqn.td_loss(batch, target).loss
     wild = target.clone()
@@ -82,6 +82,22 @@ def test_burn_in_and_padding_steps_carry_no_loss() -> None:
     dqn.td_loss(batch._replace(obs=obs), target).loss.backward()
     assert obs.grad is not None
     assert not obs.grad[:, :2].any() and obs.grad[:, 2:6].abs().sum() > 0
+
+
+def test_a_sequence_that_begins_its_episode_is_learned_from_its_first_step() -> None:
+    dqn = model(burn_in=2, n_step=1)
+    batch = batch_of(dqn)._replace(prev_action=torch.tensor([-1, 0, 1]))  # row 0 begins its episode
+    target = dqn.td_target(batch)
+    base = dqn.td_loss(batch, target)
+    moved = target.clone()
+    moved[0, 0] += 1.0  # its first step counts
+    assert dqn.td_loss(batch, moved).td_error[0] != base.td_error[0]
+    moved = target.clone()
+    moved[1, 0] += 1.0  # another row's burn-in step does not
+    assert torch.equal(dqn.td_loss(batch, moved).td_error, base.td_error)
+    obs = batch.obs.clone().requires_grad_(True)
+    dqn.td_loss(batch._replace(obs=obs), target).loss.backward()
+    assert obs.grad is not None and obs.grad[0, :2].abs().sum() > 0 and not obs.grad[1:, :2].any()
 
 
 def test_the_stored_start_state_is_used_and_zero_state_ignores_it() -> None:
