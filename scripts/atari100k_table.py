@@ -28,67 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from dqn_lightning.errors import ConfigError, exit_code
 from dqn_lightning.tools.atari100k import PUBLISHED, aggregates, game_of, hns, published_hns, reference, table_rows
-from dqn_lightning.tools.machine import cpu_name
+from dqn_lightning.tools.preset_runs import collect, merge, train_missing
 from dqn_lightning.tools.seed_stats import plot_performance_profiles
 
 SIX_GAMES = ["Pong", "Breakout", "Boxing", "Freeway", "RoadRunner", "Kangaroo"]  # spanning the benchmark
-
-
-def collect(runs: Path) -> list[dict[str, Any]]:
-    """One result per finished run under `runs` (a summary.json with a final evaluation)."""
-    found = []
-    for summary_file in sorted(runs.rglob("summary.json")):
-        summary = json.loads(summary_file.read_text())
-        config = yaml.safe_load((summary_file.parent / "config.yaml").read_text())
-        if summary.get("final_eval_return_mean") is None:
-            continue  # stopped before its final evaluation
-        found.append(
-            {
-                "recipe": config["preset"],
-                "game": game_of(config["env"]),
-                "seed": int(config["seed"]),
-                "score": float(summary["final_eval_return_mean"]),
-                "env_steps": int(summary["env_steps"]),
-                "train_seconds": float(summary["train_seconds"]),
-                "wall_seconds": float(summary["wall_seconds"]),
-                "sps": float(summary["sps"]),
-                "cpu": cpu_name(),
-            }
-        )
-    return found
-
-
-def train_missing(recipes: list[str], games: list[str], seeds: list[int], runs: Path, results: Path,
-                  extra: list[str]) -> None:  # fmt: skip
-    """Trains every (recipe, game, seed) not in `results` yet, resuming a cut-off run; adds each at its end."""
-    from dqn_lightning.run import train
-    from dqn_lightning.run.config import parse_config
-
-    for seed in seeds:
-        for game in games:
-            for recipe in recipes:
-                saved = json.loads(results.read_text()) if results.exists() else []
-                if any((r["recipe"], r["game"], r["seed"]) == (recipe, game_of(f"ALE/{game}-v5"), seed) for r in saved):
-                    continue
-                logdir = runs / recipe / game / f"seed{seed}"
-                last = sorted(logdir.glob("*/version_*/checkpoints/last.ckpt"))
-                resume = ["--resume", str(last[-1])] if last else []
-                flags = ["--preset", recipe, "--env", f"ALE/{game}-v5", "--seed", str(seed), "--logdir", str(logdir)]
-                train(parse_config([*flags, *extra, *resume]))
-                # re-read first: another process (one per core) may have added its runs meanwhile
-                saved = json.loads(results.read_text()) if results.exists() else []
-                results.write_text(json.dumps(merge(saved, collect(logdir)), indent=1) + "\n")
-
-
-def merge(saved: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`saved` with `new` added; a new result replaces a saved one of the same recipe, game and seed."""
-    key = lambda row: (row["recipe"], row["game"], row["seed"])  # noqa: E731
-    rows = {key(row): row for row in saved} | {key(row): row for row in new}
-    return sorted(rows.values(), key=key)
 
 
 def hns_matrix(rows: list[dict[str, Any]], recipe: str) -> tuple[np.ndarray, list[str]]:
@@ -153,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.train:
             if args.runs is None:
                 raise ConfigError("--train needs --runs, the folder the runs go to")
-            train_missing(args.train, args.games, args.seeds, args.runs, args.results, args.extra)
+            envs = {game: f"ALE/{game}-v5" for game in args.games}
+            train_missing(args.train, envs, args.seeds, args.runs, args.results, args.extra, game_of)
         saved = json.loads(args.results.read_text()) if args.results.exists() else []
-        rows = merge(saved, collect(args.runs)) if args.runs is not None else saved
+        rows = merge(saved, collect(args.runs, game_of)) if args.runs is not None else saved
         args.results.write_text(json.dumps(rows, indent=1) + "\n")
         print(report(rows, args.results) if rows else "no results yet")
 

@@ -119,15 +119,16 @@ class RecurrentDQN(DQN):
         start, prev_action, prev_reward = self._inputs(batch)
         length, burn = batch.action.shape[1], min(self.burn_in, batch.action.shape[1])
         fresh = batch.prev_action < 0  # (batch,): the sequence begins its episode
-        steps = (batch.obs[:, :length], prev_action[:, :length], prev_reward[:, :length])
+        obs, prev_action, prev_reward = batch.obs[:, :length], prev_action[:, :length], prev_reward[:, :length]
+        net = self.recurrent_network
         if burn == 0:
-            q, _ = self.recurrent_network.unroll(*steps, start)
+            q, _ = net.unroll(obs, prev_action, prev_reward, start)
         else:
             # the burn-in warms a stored state up; its gradient stops there (R2D2), except in a
             # sequence that begins its episode, whose first steps are learned from like the rest
-            q_burn, state = self.recurrent_network.unroll(*(x[:, :burn] for x in steps), start)
+            q_burn, state = net.unroll(obs[:, :burn], prev_action[:, :burn], prev_reward[:, :burn], start)
             state = torch.where(fresh[:, None], state, state.detach())
-            q_rest, _ = self.recurrent_network.unroll(*(x[:, burn:] for x in steps), state)
+            q_rest, _ = net.unroll(obs[:, burn:], prev_action[:, burn:], prev_reward[:, burn:], state)
             q = torch.cat([q_burn, q_rest], dim=1)
         q_taken = q.gather(-1, batch.action[..., None]).squeeze(-1)
         learned = batch.valid.clone()
