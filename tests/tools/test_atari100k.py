@@ -95,3 +95,12 @@ def test_the_table_script_trains_what_is_missing_and_skips_what_is_done(tmp_path
     assert [(r["recipe"], r["game"], r["seed"], r["env_steps"]) for r in rows] == [("atari100k-drq", "Pong", 0, 300)]
     assert load_script("atari100k_table").main([*args, *tiny]) == 0  # done already: nothing trained again
     assert len(list(runs.rglob("summary.json"))) == 1
+
+
+def test_the_speed_script_splits_an_env_step_into_its_parts(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ale_py")
+    load_script("atari100k_speed").main(["--recipes", "atari100k-drq", "--updates", "5"])
+    out = capsys.readouterr().out
+    for part in ("sample", "augmentation", "target pass", "online pass and loss", "backward", "env step"):
+        assert f"| {part} | " in out
+    assert "env steps/s" in out and "minutes per 100k" in out
