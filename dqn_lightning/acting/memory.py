@@ -45,9 +45,17 @@ class ActingMemory:
     """
 
     def __init__(
-        self, learner: RecurrentLearner, n: int, epsilon: float = 0.0, rng: np.random.Generator | None = None
+        self,
+        learner: RecurrentLearner,
+        n: int,
+        epsilon: float = 0.0,
+        rng: np.random.Generator | None = None,
+        clip_rewards: bool = False,
     ) -> None:
         self.learner, self.n, self.epsilon, self.rng = learner, n, epsilon, rng
+        # the network's reward input as in training: an Atari training env clips rewards to their sign,
+        # the evaluation env does not
+        self.clip_rewards = clip_rewards
         self.state = learner.initial_state(n)
         self.prev_action = np.full(n, -1, dtype=np.int64)
         self.prev_reward = np.zeros(n, dtype=np.float32)
@@ -66,6 +74,7 @@ class ActingMemory:
             raise RuntimeError("observe() follows act(): no step was chosen")
         self.state, self._next = self._next, None
         self.prev_action = np.asarray(actions, dtype=np.int64).copy()
+        reward = np.sign(reward) if self.clip_rewards else reward
         self.prev_reward = np.asarray(reward, dtype=np.float32).copy()
         if np.any(ended):
             self.reset(np.asarray(ended, dtype=bool))

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from dqn_lightning.acting.atari import is_atari
 from dqn_lightning.acting.memory import ActingMemory
 from dqn_lightning.bounds import check_bounds
 from dqn_lightning.errors import ConfigError
@@ -152,8 +153,9 @@ class RecurrentDQN(DQN):
         return self.recurrent_network.initial_state(n).float().cpu().numpy()
 
     def policy(self, n: int, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> ActingMemory:
-        """A policy for `n` envs that keeps each env's state (see `DQN.policy`)."""
-        return ActingMemory(self, n, epsilon, rng)
+        """A policy for `n` envs that keeps each env's state (see `DQN.policy`), fed rewards as the
+        training env gave them (an Atari game's clipped to their sign)."""
+        return ActingMemory(self, n, epsilon, rng, clip_rewards=is_atari(self.hparams.get("env_id") or ""))
 
     @torch.no_grad()
     def recurrent_act(

@@ -123,6 +123,18 @@ def test_acting_carries_each_envs_state_and_resets_it_at_an_episode_end() -> Non
     assert np.allclose(memory.state[0], expected[0].detach().numpy())
 
 
+def test_an_atari_policy_is_fed_rewards_clipped_as_in_training() -> None:
+    dqn = RecurrentDQN((4,), 2, core_size=4, eval_episodes=0, env_id="ALE/Pong-v5")
+    policy = dqn.policy(2)
+    policy.act(np.zeros((2, 4), dtype=np.float32))
+    policy.observe(np.array([0, 1]), np.array([7.0, -3.0]), np.array([False, False]))
+    assert policy.prev_reward.tolist() == [1.0, -1.0]  # the evaluation env's raw rewards, clipped
+    other = model().policy(1)
+    other.act(np.zeros((1, 4), dtype=np.float32))
+    other.observe(np.array([0]), np.array([7.0]), np.array([False]))
+    assert other.prev_reward.tolist() == [7.0]
+
+
 def test_evaluation_plays_with_memory() -> None:
     dqn = model(obs_dim=3)
     env = make_vector_env("CueRecall-v0", 3)
