@@ -28,7 +28,7 @@ import numpy as np
 from gymnasium.wrappers import RecordVideo
 
 from dqn_lightning import DQN, ConfigError, make_env, make_vector_env
-from dqn_lightning.acting.evaluation import evaluate
+from dqn_lightning.acting.evaluation import SingleEnvPolicy, evaluate
 from dqn_lightning.callbacks.checkpointing import chosen_checkpoint
 from dqn_lightning.errors import exit_code
 from dqn_lightning.learner.checkpoint_file import check_env_matches
@@ -70,21 +70,18 @@ def play(
     rng = np.random.default_rng(seed)
     masked = bool(model.hparams.get("action_masks", False))  # trained with masks: play by them too
     scores = []
-    policy = model.policy(1, epsilon, rng)
-    observe = getattr(policy, "observe", None)  # a recurrent agent's memory follows each game
     try:
         for game in range(1, episodes + 1):
             obs, info = env.reset(seed=seed + game)
-            getattr(policy, "reset", lambda: None)()
+            policy = SingleEnvPolicy(model.policy(1, epsilon, rng))  # a recurrent agent's memory follows the game
             score, ended = 0.0, False
             while not ended:
-                mask = {"mask": np.asarray(info["action_mask"], dtype=bool)[None]} if masked else {}
-                action = int(policy(obs[None], **mask)[0])
+                mask = np.asarray(info["action_mask"], dtype=bool)[None] if masked else None
+                action = policy.step(obs, mask)
                 obs, reward, terminated, truncated, info = env.step(action)
                 score += float(reward)
                 ended = terminated or truncated
-                if observe is not None:
-                    observe(np.array([action]), np.array([reward]), np.array([ended]))
+                policy.observe(action, float(reward), ended)
             print(f"Game {game} Score: {score}", flush=True)
             scores.append(score)
     finally:

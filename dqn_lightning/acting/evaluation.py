@@ -54,6 +54,25 @@ def evaluate(policy: Policy, env: VectorEnv, seeds: Sequence[int], masked: bool 
     return returns
 
 
+class SingleEnvPolicy:
+    """A policy for one env (not a vector env): `step(obs) -> action`, then `observe(action, reward,
+    ended)`; a policy with a memory (`ActingMemory`) follows the episode through it."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        getattr(policy, "reset", lambda: None)()
+
+    def step(self, obs: np.ndarray, mask: np.ndarray | None = None) -> int:
+        """The action for `obs` (`mask` `(1, n_actions)`: the legal actions, for a masked policy)."""
+        batch = np.asarray(obs)[None]
+        return int((self.policy(batch, mask=mask) if mask is not None else self.policy(batch))[0])
+
+    def observe(self, action: int, reward: float, ended: bool) -> None:
+        observe = getattr(self.policy, "observe", None)
+        if observe is not None:
+            observe(np.array([action]), np.array([reward], dtype=np.float32), np.array([ended]))
+
+
 def episode_seeds(base_seed: int, evaluation: int, episodes: int) -> list[int]:
     """Distinct, reproducible env seeds for one evaluation, drawn apart from training seeds."""
     return [int(s) for s in np.random.SeedSequence([base_seed, evaluation]).generate_state(episodes)]

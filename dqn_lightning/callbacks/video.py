@@ -13,6 +13,7 @@ from typing_extensions import override
 
 from dqn_lightning.acting.env_loop import find_env_loop
 from dqn_lightning.acting.envs import make_env
+from dqn_lightning.acting.evaluation import SingleEnvPolicy
 
 
 class EvalVideo(Callback):
@@ -50,10 +51,13 @@ class EvalVideo(Callback):
             obs, _ = env.reset(seed=self.seed)
             frames: list[np.ndarray] = [np.asarray(env.render())]
             ended = False
+            policy = SingleEnvPolicy(pl_module.policy(1))  # type: ignore[operator]  # a DQN's
             while not ended and len(frames) < self.max_frames:
-                obs, _, terminated, truncated, _ = env.step(int(pl_module.act(obs[None])[0]))  # type: ignore[operator]
+                action = policy.step(obs)
+                obs, reward, terminated, truncated, _ = env.step(action)
                 frames.append(np.asarray(env.render()))
                 ended = terminated or truncated
+                policy.observe(action, float(reward), ended)
         finally:
             env.close()
         return frames

@@ -16,11 +16,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from dqn_lightning.acting.envs import make_env, make_vector_env
-from dqn_lightning.acting.evaluation import evaluate
+from dqn_lightning.acting.evaluation import SingleEnvPolicy, evaluate
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.learner.module import DQN
 from dqn_lightning.run.config import RUN_CONFIG, run_dir_of
@@ -152,9 +151,12 @@ def record_episode(model: DQN, env_id: str, seed: int, path: Path) -> None:
         try:
             obs, _ = env.reset(seed=seed)
             done = False
+            policy = SingleEnvPolicy(model.policy(1))
             while not done:
-                obs, _, terminated, truncated, _ = env.step(int(model.act(np.asarray(obs)[None])[0]))
+                action = policy.step(obs)
+                obs, reward, terminated, truncated, _ = env.step(action)
                 done = terminated or truncated
+                policy.observe(action, float(reward), done)
         finally:
             env.close()
         shutil.move(next(clips.glob("*.mp4")), path)

@@ -17,6 +17,7 @@ from dqn_lightning.acting.memory import ActingMemory
 from dqn_lightning.learner.recurrent import RecurrentDQN
 from dqn_lightning.run import train
 from dqn_lightning.run.config import parse_config
+from tests.helpers import load_script
 
 pytestmark = pytest.mark.learning
 
@@ -43,3 +44,7 @@ def test_recurrent_dqn_recalls_a_cue_beyond_the_frame_stack(tmp_path: Path) -> N
     memory, stack = score(recurrent["best_checkpoint"]), score(stacked["best_checkpoint"])
     assert memory >= 0.9, f"the recurrent agent scored {memory:.2f}"
     assert stack < 0.5, f"the frame-stacked agent scored {stack:.2f}: the cue should be out of its sight"
+    # play.py plays it with its memory too, one env and several at once
+    for num_envs in (1, 4):
+        played = load_script("play").play(recurrent["best_checkpoint"], 8, None, 7, "none", None, 0.0, None, num_envs)
+        assert played.mean() >= 0.9, f"play.py with {num_envs} env(s): {played}"
