@@ -21,17 +21,15 @@ bootstrap intervals beside the published recipes on the same games) and `<result
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dqn_lightning.errors import ConfigError, exit_code
+from dqn_lightning.errors import exit_code
 from dqn_lightning.tools.atari100k import PUBLISHED, aggregates, game_of, hns, published_hns, reference, table_rows
-from dqn_lightning.tools.preset_runs import collect, merge, train_missing
+from dqn_lightning.tools.preset_runs import build_table, table_parser
 from dqn_lightning.tools.seed_stats import plot_performance_profiles
 
 SIX_GAMES = ["Pong", "Breakout", "Boxing", "Freeway", "RoadRunner", "Kangaroo"]  # spanning the benchmark
@@ -84,29 +82,13 @@ def _cell(value: tuple[float, float, float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=Path, default=None, help="folder of finished runs to collect")
-    parser.add_argument("--results", type=Path, default=Path("docs/atari100k_results.json"))
-    parser.add_argument("--train", nargs="+", default=[], metavar="RECIPE", help="train missing runs of these presets")
-    parser.add_argument(
-        "--games", nargs="+", default=["Pong", "Breakout", "Boxing", "Freeway", "RoadRunner", "Kangaroo"]
-    )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("extra", nargs="*", help="flags passed on to train.py (after --)")
-    args = parser.parse_args(argv)
-
-    def run() -> None:
-        if args.train:
-            if args.runs is None:
-                raise ConfigError("--train needs --runs, the folder the runs go to")
-            envs = {game: f"ALE/{game}-v5" for game in args.games}
-            train_missing(args.train, envs, args.seeds, args.runs, args.results, args.extra, game_of)
-        saved = json.loads(args.results.read_text()) if args.results.exists() else []
-        rows = merge(saved, collect(args.runs, game_of)) if args.runs is not None else saved
-        args.results.write_text(json.dumps(rows, indent=1) + "\n")
-        print(report(rows, args.results) if rows else "no results yet")
-
-    return exit_code("atari100k_table.py", run)
+    args = table_parser(
+        __doc__ or "",
+        "docs/atari100k_results.json",
+        ["Pong", "Breakout", "Boxing", "Freeway", "RoadRunner", "Kangaroo"],
+        "--games",
+    ).parse_args(argv)
+    return exit_code("atari100k_table.py", lambda: build_table(args, lambda game: f"ALE/{game}-v5", game_of, report))
 
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ its 95% stratified bootstrap interval, and `<results>_profile.png`.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from dqn_lightning.errors import ConfigError, exit_code
-from dqn_lightning.tools.preset_runs import collect, merge, train_missing
+from dqn_lightning.tools.preset_runs import build_table, table_parser
 from dqn_lightning.tools.seed_stats import iqm, plot_performance_profiles, stratified_bootstrap_ci
 
 TASKS = ["RepeatPreviousEasy", "RepeatFirstEasy", "CountRecallEasy", "PositionOnlyCartPoleEasy"]
@@ -83,27 +81,8 @@ def report(rows: list[dict[str, Any]], results: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=Path, default=None, help="folder of finished runs to collect")
-    parser.add_argument("--results", type=Path, default=Path("docs/popgym_results.json"))
-    parser.add_argument("--train", nargs="+", default=[], metavar="RECIPE", help="train missing runs of these presets")
-    parser.add_argument("--tasks", nargs="+", default=TASKS)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("extra", nargs="*", help="flags passed on to train.py (after --)")
-    args = parser.parse_args(argv)
-
-    def run() -> None:
-        if args.train:
-            if args.runs is None:
-                raise ConfigError("--train needs --runs, the folder the runs go to")
-            envs = {task: f"popgym-{task}-v0" for task in args.tasks}
-            train_missing(args.train, envs, args.seeds, args.runs, args.results, args.extra, task_of)
-        saved = json.loads(args.results.read_text()) if args.results.exists() else []
-        rows = merge(saved, collect(args.runs, task_of)) if args.runs is not None else saved
-        args.results.write_text(json.dumps(rows, indent=1) + "\n")
-        print(report(rows, args.results) if rows else "no results yet")
-
-    return exit_code("popgym_table.py", run)
+    args = table_parser(__doc__ or "", "docs/popgym_results.json", TASKS, "--tasks").parse_args(argv)
+    return exit_code("popgym_table.py", lambda: build_table(args, lambda task: f"popgym-{task}-v0", task_of, report))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ POPGym tables are built on these (`scripts/atari100k_table.py`, `scripts/popgym_
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from dqn_lightning.errors import ConfigError
 from dqn_lightning.tools.machine import cpu_name
 
 
@@ -78,3 +80,36 @@ def train_missing(
                 # re-read first: another process (one per core) may have added its runs meanwhile
                 saved = json.loads(results.read_text()) if results.exists() else []
                 results.write_text(json.dumps(merge(saved, collect(logdir, game_of)), indent=1) + "\n")
+
+
+def table_parser(
+    description: str, results: str, games: list[str], games_flag: str = "--games"
+) -> argparse.ArgumentParser:
+    """The command line of a preset-run table script: --runs, --results, --train RECIPE..., the games
+    (tasks), --seeds, and flags for train.py after `--`."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, default=None, help="folder of finished runs to collect")
+    parser.add_argument("--results", type=Path, default=Path(results))
+    parser.add_argument("--train", nargs="+", default=[], metavar="RECIPE", help="train missing runs of these presets")
+    parser.add_argument(games_flag, dest="games", nargs="+", default=games)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("extra", nargs="*", help="flags passed on to train.py (after --)")
+    return parser
+
+
+def build_table(
+    args: argparse.Namespace,
+    env_of: Callable[[str], str],
+    game_of: Callable[[str], str],
+    report: Callable[[list[dict[str, Any]], Path], str],
+) -> None:
+    """Trains what `--train` asks for, collects `--runs`, saves the merged results and prints the report."""
+    if args.train:
+        if args.runs is None:
+            raise ConfigError("--train needs --runs, the folder the runs go to")
+        envs = {game: env_of(game) for game in args.games}
+        train_missing(args.train, envs, args.seeds, args.runs, args.results, args.extra, game_of)
+    saved = json.loads(args.results.read_text()) if args.results.exists() else []
+    rows = merge(saved, collect(args.runs, game_of)) if args.runs is not None else saved
+    args.results.write_text(json.dumps(rows, indent=1) + "\n")
+    print(report(rows, args.results) if rows else "no results yet")
