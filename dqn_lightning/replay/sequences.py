@@ -112,14 +112,15 @@ class Sequences:
         return self.episode_step[slots] % self.period == 0
 
     def start_slots(self, buffer: ReplayBuffer) -> np.ndarray:
-        """The slots a sequence may begin at: stored, sampleable, and a sequence's start."""
-        count, first = buffer._sampleable()
-        slots = (first + np.arange(count)) % buffer.capacity if first else np.arange(count)
-        keep = self.complete[slots]
-        if buffer.size == buffer.capacity:  # the oldest steps' previous steps are overwritten: only an
-            # episode's first step may start there (its previous action and reward are not read)
-            keep &= ((slots - buffer.pos) % buffer.capacity >= buffer.num_envs) | (self.episode_step[slots] == 0)
-        return slots[keep]
+        """The slots a sequence may begin at: stored, sampleable, and a complete sequence's start."""
+        slots = np.flatnonzero(self.complete[: buffer.size])  # a write clears the flag of the slot it reuses
+        if buffer.size == buffer.capacity:
+            age = (slots - buffer.pos) % buffer.capacity  # 0: the oldest slot
+            # the oldest frames' stacks are broken (FrameStore); the oldest steps' previous steps are
+            # overwritten, so only an episode's first step may start there (its previous step is not read)
+            keep = (age >= buffer.store.excluded) & ((age >= buffer.num_envs) | (self.episode_step[slots] == 0))
+            slots = slots[keep]
+        return slots
 
     def gather(self, buffer: ReplayBuffer, idx: np.ndarray) -> SequenceBatch:
         """The sequences starting at slots `idx` (any shape), as a batch of that shape."""
