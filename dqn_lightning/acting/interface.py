@@ -139,18 +139,17 @@ def check_parts_fit(env: Any, buffer: ReplayBuffer, num_envs: int, module: objec
             f"dqn_lightning.acting.interface.Learner); {type(module).__name__} lacks them"
         )
     recurrent = isinstance(module, RecurrentLearner)
-    sequences = getattr(buffer, "sequences", None)
+    sequences = buffer.sequences
     if recurrent != (sequences is not None):
         raise ConfigError(
             "a recurrent learner learns from sequences: build its buffer with sequences=Sequences(length, overlap, "
             "state_size=module.state_size)" if recurrent else
             "this buffer samples sequences, which only a recurrent learner (RecurrentDQN) reads: drop its sequences="
         )  # fmt: skip
-    size = module.state_size if isinstance(module, RecurrentLearner) else None
-    if sequences is not None and size is not None and sequences.state.shape[1] != size:
+    if isinstance(module, RecurrentLearner) and sequences is not None and sequences.state.shape[1] != module.state_size:
         raise ConfigError(
             f"the buffer keeps recurrent states of {sequences.state.shape[1]} floats but the module's are "
-            f"{size}: build the buffer's Sequences with state_size=module.state_size"
+            f"{module.state_size}: build the buffer's Sequences with state_size=module.state_size"
         )
     if module.n_actions != env.single_action_space.n:
         raise ConfigError(

@@ -154,18 +154,16 @@ class ReplayBuffer(BufferState):
         continues = None
         if isinstance(self.store, FrameStore) and self.size >= n:  # each env's previous step sits n slots back
             continues = ~self.episode_end[(self.pos - n + np.arange(n)) % self.capacity]
+        ended = np.asarray(terminated, dtype=bool) | (
+            np.asarray(truncated, dtype=bool) if truncated is not None else False
+        )
         if self.sequences is not None:  # reads each env's previous step: before this step is written
-            ended = np.asarray(terminated, dtype=bool) | (
-                np.asarray(truncated, dtype=bool) if truncated is not None else False
-            )
             self.sequences.write(self, state, np.broadcast_to(ended, (n,)))
         self.store.write(idx, obs, next_obs, continues)
         self.action[idx] = action
         self.reward[idx] = reward
         self.terminated[idx] = terminated
-        self.episode_end[idx] = np.asarray(terminated, dtype=bool) | (
-            np.asarray(truncated, dtype=bool) if truncated is not None else False
-        )
+        self.episode_end[idx] = ended
         if self.next_mask is not None:
             self.next_mask[idx] = np.asarray(next_mask, dtype=bool)
         self.pos = (self.pos + n) % self.capacity

@@ -107,10 +107,6 @@ class Sequences:
         self.completed_now = np.concatenate(done).astype(np.int64)
         self.complete[self.completed_now] = True
 
-    def starts(self, slots: np.ndarray) -> np.ndarray:
-        """Which of `slots` begin a sequence (bool, the shape of `slots`)."""
-        return self.episode_step[slots] % self.period == 0
-
     def start_slots(self, buffer: ReplayBuffer) -> np.ndarray:
         """The slots a sequence may begin at: stored, sampleable, and a complete sequence's start."""
         slots = np.flatnonzero(self.complete[: buffer.size])  # a write clears the flag of the slot it reuses
