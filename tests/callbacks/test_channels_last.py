@@ -35,9 +35,21 @@ def test_converted_network_gives_the_same_q_values_from_channels_last_frames(
     before = q(frames)
     q.to(memory_format=CHANNELS_LAST)  # type: ignore[call-overload]  # torch's stubs lack it
     after = q(frames)
-    assert not seen[0].is_contiguous(memory_format=CHANNELS_LAST)
+    assert channels_last(seen[0]) == (network is NatureCNN)  # the Nature CNN takes CPU frames channels-last anyway
     assert channels_last(seen[1])
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-5)  # the same values, another summation order
+
+
+def test_nature_cnn_takes_cpu_frames_channels_last_with_the_q_values_of_contiguous_ones() -> None:
+    torch.manual_seed(0)
+    q = NatureCNN((4, 84, 84), n_actions=6)
+    frames = torch.randint(0, 256, (5, 4, 84, 84), dtype=torch.uint8)
+    seen = first_conv_inputs(q)
+    got = q(frames)
+    reference = q.head(q.convs(frames.float() / 255.0))  # contiguous frames all the way
+    assert channels_last(seen[0]) and not channels_last(seen[1])
+    assert all(p.is_contiguous() for p in q.parameters())  # the weights stay as they were
+    torch.testing.assert_close(got, reference, rtol=1e-5, atol=1e-5)  # another summation order only
 
 
 def conv_weights(model: DQN) -> list[torch.Tensor]:
