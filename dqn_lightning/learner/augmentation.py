@@ -16,24 +16,35 @@ from dqn_lightning.errors import ConfigError
 from dqn_lightning.replay.batch import ReplayBatch
 
 
-def random_shift(frames: Tensor, offsets: Tensor) -> Tensor:
+def random_shift(frames: Tensor, offsets: Tensor, pad: int | None = None) -> Tensor:
     """Frames `(N, C, H, W)` (any dtype) moved by `offsets` `(N, 2)` int64 `(dy, dx)`: output pixel
     `(i, j)` of row n is input pixel `(i + dy, j + dx)`, with coordinates outside the frame clamped
-    to its edge. That is DrQ's pad-by-k-with-edge-pixels then random crop, for offsets in [-k, k]."""
-    n, _, h, w = frames.shape
+    to its edge. That is DrQ's pad-by-k-with-edge-pixels then random crop, for offsets in [-k, k]
+    (`pad`: k, when known, else the largest offset). Comes back channels-last (pixels side by side).
+
+    The frames are edge-padded once, then every output row of `W` pixels is one contiguous window of
+    the padded batch: one `index_select` of `N * H` rows, a block copy each, where picking pixel by
+    pixel (advanced indexing) took about ten times as long on the CPU."""
+    n, c, h, w = frames.shape
+    k = int(offsets.abs().max()) if pad is None else pad
+    x = frames.permute(0, 2, 3, 1)  # (N, H, W, C): a row's pixels, channels and all, side by side
+    x = torch.cat([x[:, :1].expand(n, k, w, c), x, x[:, -1:].expand(n, k, w, c)], dim=1)
+    x = torch.cat([x[:, :, :1].expand(n, h + 2 * k, k, c), x, x[:, :, -1:].expand(n, h + 2 * k, k, c)], dim=2)
     device = frames.device
-    rows = (torch.arange(h, device=device) + offsets[:, :1]).clamp(0, h - 1)  # (N, H)
-    cols = (torch.arange(w, device=device) + offsets[:, 1:]).clamp(0, w - 1)  # (N, W)
-    picked = frames[torch.arange(n, device=device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
-    return picked.permute(0, 3, 1, 2)  # advanced indices first: (N, H, W, C) -> (N, C, H, W)
+    first_row = torch.arange(n, device=device)[:, None] * (h + 2 * k) + torch.arange(h, device=device) + k
+    starts = (first_row + offsets[:, :1]) * (w + 2 * k) * c + (offsets[:, 1:] + k) * c  # (N, H) flat offsets
+    windows = x.reshape(-1).as_strided((x.numel() - w * c + 1, w * c), (1, 1))  # every run of W pixels
+    return windows.index_select(0, starts.reshape(-1)).view(n, h, w, c).permute(0, 3, 1, 2)
 
 
 def intensity_jitter(frames: Tensor, noise: Tensor, scale: float) -> Tensor:
     """Frames `(N, C, H, W)` times `1 + scale * clip(noise, -2, 2)` per sample (`noise` `(N,)` standard
     normal draws), as float in [0, 1] units (uint8 pixels divided by 255 first, as the CNNs do)."""
-    x = frames.float() / 255.0 if frames.dtype == torch.uint8 else frames
-    factor = 1.0 + scale * noise.clamp(-2.0, 2.0).to(device=x.device, dtype=x.dtype)
-    return x * factor.view(-1, *([1] * (x.dim() - 1)))
+    factor = 1.0 + scale * noise.clamp(-2.0, 2.0).to(frames.device)
+    shape = (-1, *([1] * (frames.dim() - 1)))
+    if frames.dtype == torch.uint8:  # a fresh float tensor: scaled in place, one allocation
+        return frames.float().div_(255.0).mul_(factor.view(shape))
+    return frames * factor.to(frames.dtype).view(shape)
 
 
 class Augmentation:
@@ -63,7 +74,7 @@ class Augmentation:
         flat = frames.reshape(-1, *frames.shape[-3:])
         if self.shift:
             offsets = torch.randint(-self.shift, self.shift + 1, (len(flat), 2), generator=generator)
-            flat = random_shift(flat, offsets.to(flat.device))
+            flat = random_shift(flat, offsets.to(flat.device), self.shift)
         if self.intensity:
             flat = intensity_jitter(flat, torch.randn(len(flat), generator=generator), self.intensity)
         return flat.view(*frames.shape[:-3], *flat.shape[1:])

@@ -42,6 +42,23 @@ def test_each_sample_draws_its_own_shift_within_the_pad() -> None:
         assert torch.equal(out[n], random_shift(frames[n : n + 1], torch.tensor([[dy[n], dx[n]]]))[0])
 
 
+def test_a_batch_of_odd_frames_matches_clamped_coordinates_pixel_by_pixel() -> None:
+    generator = torch.Generator().manual_seed(1)
+    frames = torch.randint(0, 256, (6, 3, 9, 11), generator=generator, dtype=torch.uint8)
+    offsets = torch.randint(-4, 5, (6, 2), generator=generator)
+    out = random_shift(frames, offsets)
+    for n, c, i, j in torch.cartesian_prod(*(torch.arange(d) for d in out.shape)).tolist():
+        dy, dx = offsets[n].tolist()
+        assert out[n, c, i, j] == frames[n, c, min(max(i + dy, 0), 8), min(max(j + dx, 0), 10)]
+
+
+def test_jitter_leaves_float_frames_it_was_given_alone() -> None:
+    frames = torch.full((2, 1, 2, 2), 0.5)
+    out = intensity_jitter(frames, torch.tensor([1.0, -1.0]), 0.1)
+    assert (frames == 0.5).all()  # the caller's frames, not scaled in place
+    torch.testing.assert_close(out[:, 0, 0, 0], torch.tensor([0.55, 0.45]))
+
+
 def test_intensity_scales_each_sample_with_clipped_noise() -> None:
     frames = torch.full((4, 1, 2, 2), 255, dtype=torch.uint8)
     out = intensity_jitter(frames, torch.tensor([0.0, 1.0, 3.0, -5.0]), 0.05)  # 3 and -5 clip to 2 and -2
