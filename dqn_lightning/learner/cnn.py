@@ -1,4 +1,5 @@
-"""Convolutional Q-networks for frames: the Nature CNN (Atari) and the MinAtar CNN (10x10 grids).
+"""Convolutional Q-networks for frames: the Nature CNN (Atari), its data-efficient cousin (DER) and
+the MinAtar CNN (10x10 grids).
 
 Each is a convolutional trunk in front of the MLP `QNetwork`, which holds the fully connected
 layers and the value head (dueling, atoms, noisy), so pixel and vector agents share one head.
@@ -15,6 +16,9 @@ from torch import Tensor, nn
 from dqn_lightning.learner.mlp import QNetwork
 
 NATURE_MIN_FRAME = 36  # the smallest frame side the Nature CNN's three convolutions fit
+ConvLayers = Sequence[tuple[int, int, int]]  # per convolution: (out channels, kernel side, stride)
+NATURE_LAYERS: ConvLayers = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+DATA_EFFICIENT_LAYERS: ConvLayers = ((32, 5, 5), (64, 5, 5))  # DER's encoder (van Hasselt et al. 2019)
 
 
 class NatureCNN(nn.Module):
@@ -31,6 +35,7 @@ class NatureCNN(nn.Module):
         n_actions: number of discrete actions.
         hidden_sizes: widths of the fully connected layers after the convolutions.
         dueling: value and advantage streams, as in `QNetwork`.
+        layers: the convolutions, `(out channels, kernel side, stride)` each, ReLU after each.
 
     Example:
         >>> q = NatureCNN((4, 84, 84), n_actions=6)
@@ -46,20 +51,17 @@ class NatureCNN(nn.Module):
         dueling: bool = False,
         atoms: int = 1,
         noisy: bool = False,
+        layers: ConvLayers = NATURE_LAYERS,
     ) -> None:
         super().__init__()
-        channels, height, width = _frame_shape(obs_shape, "NatureCNN", NATURE_MIN_FRAME)
-        self.convs = nn.Sequential(
-            nn.Conv2d(channels, 32, kernel_size=8, stride=4),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, kernel_size=4, stride=2),
-            nn.ReLU(),
-            nn.Conv2d(64, 64, kernel_size=3, stride=1),
-            nn.ReLU(),
-            nn.Flatten(),
-        )
+        channels, height, width = _frame_shape(obs_shape, type(self).__name__, min_frame(layers))
+        convs: list[nn.Module] = []
+        for out_channels, kernel, stride in layers:
+            convs += [nn.Conv2d(channels, out_channels, kernel_size=kernel, stride=stride), nn.ReLU()]
+            channels = out_channels
+        self.convs = nn.Sequential(*convs, nn.Flatten())
         with torch.no_grad():  # the flattened size, from the frame size
-            features = self.convs(torch.zeros(1, channels, height, width)).shape[1]
+            features = self.convs(torch.zeros(1, cast(nn.Conv2d, convs[0]).in_channels, height, width)).shape[1]
         self.head = QNetwork(features, n_actions, hidden_sizes, dueling=dueling, atoms=atoms, noisy=noisy)
         self.n_actions = n_actions
 
@@ -67,6 +69,30 @@ class NatureCNN(nn.Module):
         """Q-values `(batch, n_actions)` for frames `(batch, C, H, W)`: uint8 pixels in 0..255, or floats."""
         frames = _like_weights(obs, cast(nn.Conv2d, self.convs[0]).weight, cpu_channels_last=True)
         return self.head(self.convs(_pixels(frames, self.head.dtype)))
+
+
+class DataEfficientCNN(NatureCNN):
+    """Data-efficient Rainbow's Q-network (van Hasselt et al. 2019, "When to use parametric models in
+    reinforcement learning?"): two convolutions (32 5x5 stride 5, 64 5x5 stride 5: 576 features from
+    84x84 frames) and fully connected `hidden_sizes` (the paper: 256). About a tenth of the Nature
+    CNN's multiply-adds, for agents that update once per env step on little data.
+
+    Example:
+        >>> q = DataEfficientCNN((4, 84, 84), n_actions=6)
+        >>> q(torch.zeros(2, 4, 84, 84, dtype=torch.uint8)).shape
+        torch.Size([2, 6])
+    """
+
+    def __init__(
+        self,
+        obs_shape: Sequence[int],
+        n_actions: int,
+        hidden_sizes: Sequence[int] = (256,),
+        dueling: bool = False,
+        atoms: int = 1,
+        noisy: bool = False,
+    ) -> None:
+        super().__init__(obs_shape, n_actions, hidden_sizes, dueling, atoms, noisy, layers=DATA_EFFICIENT_LAYERS)
 
 
 class MinAtarCNN(nn.Module):
@@ -101,6 +127,14 @@ class MinAtarCNN(nn.Module):
         """Q-values `(batch, n_actions)` for frames `(batch, C, H, W)`: uint8 pixels in 0..255, or floats."""
         frames = _pixels(_like_weights(obs, self.conv.weight), self.conv.weight.dtype)
         return self.head(torch.relu(self.conv(frames)).flatten(1))
+
+
+def min_frame(layers: ConvLayers) -> int:
+    """The smallest frame side that `layers` (unpadded convolutions) reduce to at least one pixel."""
+    side = 1
+    for _, kernel, stride in reversed(tuple(layers)):
+        side = (side - 1) * stride + kernel
+    return side
 
 
 def _frame_shape(obs_shape: Sequence[int], network: str, min_side: int) -> tuple[int, int, int]:

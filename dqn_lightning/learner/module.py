@@ -80,7 +80,7 @@ class DQN(pl.LightningModule):
         tau: target update weight: 1.0 copies the online network every `target_update_interval`
             gradient steps; below 1 blends it in (`target <- tau * online + (1 - tau) * target`).
         network: the online Q-network: one of ours by name, `auto` (chosen by observation shape),
-            `mlp`, `nature-cnn` or `minatar-cnn`; or your own: an `nn.Module` mapping
+            `mlp`, `nature-cnn`, `data-efficient-cnn` (DER's) or `minatar-cnn`; or your own: an `nn.Module` mapping
             `(batch, *obs_shape)` observations to `(batch, n_actions)` Q-values, or its import path
             `pkg.module.Class` / `{"class_path": ..., "init_args": {...}}`, which checkpoints record
             (see `user_networks`).

@@ -1,7 +1,8 @@
-"""Q-networks by name: `build_q_network` picks the MLP, the Nature CNN or the MinAtar CNN for an observation.
+"""Q-networks by name: `build_q_network` picks the MLP, the Nature CNN or the MinAtar CNN for an observation,
+or the one named (also DER's data-efficient CNN).
 
-The networks themselves live in `mlp.py` (QNetwork) and `cnn.py` (NatureCNN, MinAtarCNN); all three
-are importable from here, beside the function that chooses among them.
+The networks themselves live in `mlp.py` (QNetwork) and `cnn.py` (NatureCNN, DataEfficientCNN,
+MinAtarCNN); all are importable from here, beside the function that chooses among them.
 """
 
 from __future__ import annotations
@@ -11,13 +12,20 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from dqn_lightning.errors import ConfigError
-from dqn_lightning.learner.cnn import NATURE_MIN_FRAME, MinAtarCNN, NatureCNN
+from dqn_lightning.learner.cnn import (
+    DATA_EFFICIENT_LAYERS,
+    NATURE_MIN_FRAME,
+    DataEfficientCNN,
+    MinAtarCNN,
+    NatureCNN,
+    min_frame,
+)
 from dqn_lightning.learner.mlp import QNetwork
 
-__all__ = ["NETWORKS", "MinAtarCNN", "NatureCNN", "NetworkName", "QNetwork", "build_q_network"]
+__all__ = ["NETWORKS", "DataEfficientCNN", "MinAtarCNN", "NatureCNN", "NetworkName", "QNetwork", "build_q_network"]
 
-NetworkName = Literal["auto", "mlp", "nature-cnn", "minatar-cnn"]
-NETWORKS: tuple[str, ...] = ("auto", "mlp", "nature-cnn", "minatar-cnn")
+NetworkName = Literal["auto", "mlp", "nature-cnn", "data-efficient-cnn", "minatar-cnn"]
+NETWORKS: tuple[str, ...] = ("auto", "mlp", "nature-cnn", "data-efficient-cnn", "minatar-cnn")
 
 
 def build_q_network(
@@ -28,7 +36,7 @@ def build_q_network(
     network: NetworkName = "auto",
     atoms: int = 1,
     noisy: bool = False,
-) -> QNetwork | NatureCNN | MinAtarCNN:
+) -> QNetwork | NatureCNN | DataEfficientCNN | MinAtarCNN:
     """The Q-network for an observation shape, or the one `network` names.
 
     `auto`: frames `(C, H, W)` of at least 36x36 (Atari) get the Nature CNN, smaller frames
@@ -59,6 +67,14 @@ def build_q_network(
                 f"{obs_shape[1]}x{obs_shape[2]}: use --network minatar-cnn (or auto) for small frames"
             )
         return NatureCNN(obs_shape, n_actions, hidden_sizes, **head)
+    if network == "data-efficient-cnn":
+        smallest = min_frame(DATA_EFFICIENT_LAYERS)
+        if min(obs_shape[1:]) < smallest:
+            raise ConfigError(
+                f"--network data-efficient-cnn needs frames of at least {smallest}x{smallest}, but these are "
+                f"{obs_shape[1]}x{obs_shape[2]}: use --network minatar-cnn (or auto) for small frames"
+            )
+        return DataEfficientCNN(obs_shape, n_actions, hidden_sizes, **head)
     if min(obs_shape[1:]) < 3:
         raise ConfigError(f"--network minatar-cnn needs frames of at least 3x3, got {obs_shape[1]}x{obs_shape[2]}")
     return MinAtarCNN(obs_shape, n_actions, hidden_sizes, **head)

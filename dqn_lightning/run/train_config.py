@@ -80,8 +80,9 @@ class TrainConfig:
     """Epsilon decay length in env steps (overrides --exploration-fraction)."""
     hidden_sizes: tuple[int, ...] = default_of(DQN, "hidden_sizes")
     """Hidden layer widths of the Q-network (for images: after the convolutions), e.g. [256, 256]."""
-    network: Literal["auto", "mlp", "nature-cnn", "minatar-cnn"] = default_of(DQN, "network")
-    """Q-network; auto: the Nature CNN for frames of 36x36 or more, the MinAtar CNN for smaller ones, else mlp."""
+    network: Literal["auto", "mlp", "nature-cnn", "data-efficient-cnn", "minatar-cnn"] = default_of(DQN, "network")
+    """Q-network; auto: the Nature CNN for frames of 36x36 or more, the MinAtar CNN for smaller ones, else mlp;
+    data-efficient-cnn: DER's two-convolution encoder (with --hidden-sizes 256)."""
     q_network: str | None = None
     """Your own Q-network class, by import path (pkg.module.Class; the working directory is searched): an
     nn.Module mapping observations to Q-values, given obs_shape= and n_actions= if its constructor takes them."""

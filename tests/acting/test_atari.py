@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from dqn_lightning import DQN, ConfigError, make_env
-from dqn_lightning.learner.networks import NatureCNN, QNetwork
+from dqn_lightning.learner.cnn import DATA_EFFICIENT_LAYERS, NATURE_LAYERS, NATURE_MIN_FRAME, min_frame
+from dqn_lightning.learner.networks import DataEfficientCNN, NatureCNN, QNetwork, build_q_network
 from tests.run.test_train_script import run_train
 
 
@@ -70,6 +71,18 @@ def test_nature_cnn_sizes_from_the_observation_space_and_scales_pixels_inside() 
         assert torch.allclose(net(pixels), net(pixels.float() / 255.0))
     with pytest.raises(ValueError, match="at least 36x36"):
         NatureCNN((4, 20, 20), 2)
+
+
+def test_the_data_efficient_cnn_has_ders_two_convolutions_and_smallest_frame() -> None:
+    net = DataEfficientCNN((4, 84, 84), n_actions=5)
+    convs = [m for m in net.convs if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.stride) for c in convs] == [
+        (4, 32, (5, 5), (5, 5)), (32, 64, (5, 5), (5, 5))]  # fmt: skip
+    assert net.head.layers[0].in_features == 64 * 3 * 3  # 84 -> 16 -> 3 pixels a side
+    assert min_frame(NATURE_LAYERS) == NATURE_MIN_FRAME == 36 and min_frame(DATA_EFFICIENT_LAYERS) == 25
+    assert DataEfficientCNN((4, 25, 25), 2)(torch.zeros(1, 4, 25, 25)).shape == (1, 2)
+    with pytest.raises(ConfigError, match="at least 25x25"):
+        build_q_network((4, 24, 24), 2, (256,), network="data-efficient-cnn")
 
 
 def test_images_get_the_cnn_and_vectors_the_mlp() -> None:

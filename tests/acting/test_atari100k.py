@@ -12,6 +12,7 @@ from gymnasium.wrappers import AtariPreprocessing
 from dqn_lightning import ConfigError, make_env
 from dqn_lightning.acting.atari import EpisodicLife
 from dqn_lightning.acting.envs import env_spaces
+from dqn_lightning.learner.networks import DataEfficientCNN
 from dqn_lightning.run import train
 from dqn_lightning.run.build import build_module
 from dqn_lightning.run.config import parse_config
@@ -52,6 +53,16 @@ def test_the_drq_preset_is_the_recipe() -> None:
     assert model.hparams["optimizer_options"] == {"eps": 0.00015} and model.hparams["lr"] == 1e-4
     assert (config.n_step, config.learning_starts, config.exploration_steps, config.eps_end) == (10, 1600, 5000, 0.01)
     assert model.hparams["env_kwargs"]["repeat_action_probability"] == 0.0  # evaluation plays the protocol too
+
+
+def test_the_der_preset_is_the_papers_recipe_with_its_small_network() -> None:
+    config = parse_config(["--preset", "atari100k-der", "--env", "ALE/Breakout-v5"])
+    model = build_module(config, env_spaces(config.env, **(config.env_kwargs or {})))
+    q = model.q_network
+    assert isinstance(q, DataEfficientCNN) and q.head.layers[0].in_features == 576  # 64 x 3 x 3 from 84x84
+    assert q.head.layers[0].out_features == 256
+    assert model.target_update_interval == 2000 and config.n_step == 20 and model.augmentation is None
+    assert model.hparams["value_head"]["kind"] == "c51" and model.hparams["noisy"] and model.hparams["dueling"]
 
 
 @pytest.mark.parametrize(
