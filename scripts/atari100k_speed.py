@@ -8,7 +8,7 @@ of a random policy, then times, per update (the median of 5 blocks): the draw fr
 (`sample`: frame windows and the n-step sums), the augmentation, the target pass (`td_target`), the
 online pass and loss (`td_loss`), backward, and the optimizer step with the target copy; and per
 env step: the action (one observation through the network) and the env's own step. The last line
-is the env steps per second those add up to at one update per env step, and the whole run's
+is the env steps per second those add up to at the recipe's updates per env step, and the whole run's
 minutes at 100k steps. Run it on an idle machine: it prints ratios you can trust only then.
 """
 
@@ -47,7 +47,8 @@ def blocks(fn: Callable[[], Any], count: int) -> float:
 
 
 def split(recipe: str, updates: int) -> dict[str, float]:
-    """Milliseconds of each part of one env step with one update of `recipe`."""
+    """Milliseconds of each part of one env step with its updates of `recipe` (the update's parts times
+    the updates per env step: 2 for `atari100k-drq-reset`)."""
     config = parse_config(["--preset", recipe, "--env", "ALE/Pong-v5", "--torch-threads", str(torch.get_num_threads())])
     spaces = env_spaces(config.env, **(config.env_kwargs or {}))
     torch.manual_seed(0)
@@ -85,6 +86,8 @@ def split(recipe: str, updates: int) -> dict[str, float]:
 
     backward()
     parts["optimizer step, target copy"] = blocks(step, updates)
+    per_step = config.gradient_steps / config.train_freq
+    parts = {name: ms * per_step for name, ms in parts.items()}
     parts["action"] = blocks(lambda: model.act(obs[None], 0.0), updates)
     parts["env step"] = blocks(lambda: env.step(int(rng.integers(spaces.n_actions))), updates)
     env.close()
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n| {recipe} | ms | share |\n|---|---:|---:|")
         for name, ms in parts.items():
             print(f"| {name} | {ms:.2f} | {ms / total:.0%} |")
-        print(f"| one env step with one update | {total:.2f} | {1000 / total:.1f} env steps/s, "
+        print(f"| one env step with its updates | {total:.2f} | {1000 / total:.1f} env steps/s, "
               f"{100_000 * total / 1000 / 60:.0f} minutes per 100k |", flush=True)  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from gymnasium.wrappers import AtariPreprocessing
 from dqn_lightning import ConfigError, make_env
 from dqn_lightning.acting.atari import EpisodicLife
 from dqn_lightning.acting.envs import env_spaces
+from dqn_lightning.callbacks.resets import resettable_layers
 from dqn_lightning.learner.networks import DataEfficientCNN
 from dqn_lightning.run import train
 from dqn_lightning.run.build import build_module
@@ -53,6 +54,17 @@ def test_the_drq_preset_is_the_recipe() -> None:
     assert model.hparams["optimizer_options"] == {"eps": 0.00015} and model.hparams["lr"] == 1e-4
     assert (config.n_step, config.learning_starts, config.exploration_steps, config.eps_end) == (10, 1600, 5000, 0.01)
     assert model.hparams["env_kwargs"]["repeat_action_probability"] == 0.0  # evaluation plays the protocol too
+
+
+def test_the_step_beyond_resets_drq_eps_fully_connected_head_at_twice_the_updates() -> None:
+    config = parse_config(["--preset", "atari100k-drq-reset", "--env", "ALE/Breakout-v5"])
+    drq = parse_config(["--preset", "atari100k-drq", "--env", "ALE/Breakout-v5"])
+    changed = {k for k, v in vars(config).items() if vars(drq)[k] != v}
+    assert changed == {"preset", "gradient_steps", "reset_interval", "reset_layers"}  # DrQ(eps) otherwise
+    assert (config.train_freq, config.gradient_steps, config.reset_interval) == (1, 2, 40_000)  # every 20k env steps
+    model = build_module(config, env_spaces(config.env, **(config.env_kwargs or {})))
+    names = [name for name, _ in resettable_layers(model.q_network)][-config.reset_layers :]
+    assert names == ["head.layers.0", "head.value", "head.advantage"]  # the fully connected head, not the convs
 
 
 def test_the_der_preset_is_the_papers_recipe_with_its_small_network() -> None:
