@@ -14,6 +14,7 @@ from typing import Any, Literal
 from dqn_lightning.errors import ConfigError
 from dqn_lightning.learner.cnn import (
     DATA_EFFICIENT_LAYERS,
+    NATURE_LAYERS,
     NATURE_MIN_FRAME,
     DataEfficientCNN,
     MinAtarCNN,
@@ -26,6 +27,10 @@ __all__ = ["NETWORKS", "DataEfficientCNN", "MinAtarCNN", "NatureCNN", "NetworkNa
 
 NetworkName = Literal["auto", "mlp", "nature-cnn", "data-efficient-cnn", "minatar-cnn"]
 NETWORKS: tuple[str, ...] = ("auto", "mlp", "nature-cnn", "data-efficient-cnn", "minatar-cnn")
+FRAME_NETWORKS = {  # the Atari-sized CNNs: class and convolutions, whose smallest frame is checked up front
+    "nature-cnn": (NatureCNN, NATURE_LAYERS),
+    "data-efficient-cnn": (DataEfficientCNN, DATA_EFFICIENT_LAYERS),
+}
 
 
 def build_q_network(
@@ -60,21 +65,15 @@ def build_q_network(
             f"--network {network} needs image observations (channels, height, width), but they have shape "
             f"{obs_shape}: use --network mlp or auto"
         )
-    if network == "nature-cnn":
-        if min(obs_shape[1:]) < NATURE_MIN_FRAME:
-            raise ConfigError(
-                f"--network nature-cnn needs frames of at least {NATURE_MIN_FRAME}x{NATURE_MIN_FRAME}, but these are "
-                f"{obs_shape[1]}x{obs_shape[2]}: use --network minatar-cnn (or auto) for small frames"
-            )
-        return NatureCNN(obs_shape, n_actions, hidden_sizes, **head)
-    if network == "data-efficient-cnn":
-        smallest = min_frame(DATA_EFFICIENT_LAYERS)
+    if network in FRAME_NETWORKS:
+        cls, layers = FRAME_NETWORKS[network]
+        smallest = min_frame(layers)
         if min(obs_shape[1:]) < smallest:
             raise ConfigError(
-                f"--network data-efficient-cnn needs frames of at least {smallest}x{smallest}, but these are "
+                f"--network {network} needs frames of at least {smallest}x{smallest}, but these are "
                 f"{obs_shape[1]}x{obs_shape[2]}: use --network minatar-cnn (or auto) for small frames"
             )
-        return DataEfficientCNN(obs_shape, n_actions, hidden_sizes, **head)
+        return cls(obs_shape, n_actions, hidden_sizes, **head)
     if min(obs_shape[1:]) < 3:
         raise ConfigError(f"--network minatar-cnn needs frames of at least 3x3, got {obs_shape[1]}x{obs_shape[2]}")
     return MinAtarCNN(obs_shape, n_actions, hidden_sizes, **head)
