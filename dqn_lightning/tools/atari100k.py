@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from dqn_lightning.errors import ConfigError
-from dqn_lightning.tools.seed_stats import iqm, stratified_bootstrap_ci
+from dqn_lightning.tools.seed_stats import compare_with_ci, iqm, stratified_bootstrap_ci
 
 REFERENCE_FILE = Path(__file__).with_name("atari100k_reference.json")
 PUBLISHED = ("DER", "DrQ", "SPR")
@@ -62,6 +62,15 @@ def aggregates(scores: np.ndarray, reps: int = 10_000) -> dict[str, tuple[float,
             continue
         low, high = _bootstrap(scores, statistic, reps) if name != "IQM" else stratified_bootstrap_ci(scores, reps)
         result[name] = (value, low, high)
+    return result
+
+
+def comparison(x: np.ndarray, y: np.ndarray, reps: int = 10_000) -> dict[str, tuple[float, float, float]]:
+    """Recipe X against recipe Y, HNS `(runs, games)` each on the same games: the IQM difference and
+    P(X > Y) (`seed_stats.compare_with_ci`), each `(value, low, high)`; no interval for one run per game."""
+    result = compare_with_ci(x, y, reps)
+    if min(len(x), len(y)) < 2:
+        return {name: (value, float("nan"), float("nan")) for name, (value, _, _) in result.items()}
     return result
 
 

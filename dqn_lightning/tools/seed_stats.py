@@ -1,6 +1,6 @@
 """Few-seed statistics the field reports (Agarwal et al. 2021, "Deep RL at the Edge of the Statistical
 Precipice", the `rliable` library): interquartile mean, stratified bootstrap confidence intervals,
-and performance profiles.
+performance profiles, and the comparison of two methods (IQM difference, probability of improvement).
 
 Means over 3-5 seeds swing with one lucky or unlucky run; the IQM (the mean of the middle half of
 all runs) does not, and a bootstrap interval says how far the number could move with other seeds.
@@ -31,19 +31,69 @@ def stratified_bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile interval of the IQM over `reps` resamples of `scores` `(runs, tasks)`: each resample
     draws `runs` runs with replacement within every task (column) separately, as `rliable` does."""
-    matrix = np.asarray(scores, dtype=np.float64)
-    if matrix.ndim == 1:
-        matrix = matrix[:, None]
-    runs, tasks = matrix.shape
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(runs, size=(reps, runs, tasks))
-    resampled = np.take_along_axis(matrix[None].repeat(reps, axis=0), picks, axis=1).reshape(reps, -1)
-    resampled.sort(axis=1)
-    cut = int(0.25 * resampled.shape[1])
-    values = resampled[:, cut : resampled.shape[1] - cut].mean(axis=1)
+    values = _iqm_rows(_resample_within_tasks(_matrix(scores), reps, np.random.default_rng(seed)))
     tail = (1.0 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def probability_of_improvement(x: ArrayLike, y: ArrayLike) -> float:
+    """P(X > Y): the chance that a run of method X beats a run of method Y on a task drawn at random,
+    for scores `x` `(runs_x, tasks)` and `y` `(runs_y, tasks)` of the same tasks: per task the
+    Mann-Whitney U statistic over all run pairs (a tie counts one half) divided by `runs_x * runs_y`,
+    then the mean over tasks (rliable's `probability_of_improvement`). 0.5: neither is better."""
+    return float(_improvement_per_pair(_matrix(x)[None], _matrix(y)[None])[0])
+
+
+def compare_with_ci(
+    x: ArrayLike, y: ArrayLike, reps: int = 10_000, confidence: float = 0.95, seed: int = 0
+) -> dict[str, tuple[float, float, float]]:
+    """Method X against method Y on the same tasks (`(runs, tasks)` each, run counts may differ):
+    `IQM difference` (IQM of x minus IQM of y) and `P(X > Y)` (`probability_of_improvement`), each
+    `(value, low, high)` with its percentile interval over `reps` stratified bootstrap resamples in
+    which x's and y's runs are redrawn within each task, independently of each other. X is better
+    with confidence when the difference's interval lies above 0, or P(X > Y)'s above 0.5."""
+    xs, ys = _matrix(x), _matrix(y)
+    if xs.shape[1] != ys.shape[1]:
+        raise ValueError(f"x and y must score the same tasks: {xs.shape[1]} and {ys.shape[1]} columns")
+    rng = np.random.default_rng(seed)
+    x_boot, y_boot = _resample_within_tasks(xs, reps, rng), _resample_within_tasks(ys, reps, rng)
+    differences = _iqm_rows(x_boot) - _iqm_rows(y_boot)
+    improvements = _improvement_per_pair(x_boot, y_boot)
+    tail = (1.0 - confidence) / 2 * 100
+    result = {}
+    for name, value, boot in (
+        ("IQM difference", iqm(xs) - iqm(ys), differences),
+        ("P(X > Y)", probability_of_improvement(xs, ys), improvements),
+    ):
+        low, high = np.percentile(boot, [tail, 100 - tail])
+        result[name] = (float(value), float(low), float(high))
+    return result
+
+
+def _matrix(scores: ArrayLike) -> np.ndarray:
+    matrix = np.asarray(scores, dtype=np.float64)
+    return matrix[:, None] if matrix.ndim == 1 else matrix
+
+
+def _resample_within_tasks(matrix: np.ndarray, reps: int, rng: np.random.Generator) -> np.ndarray:
+    """`(reps, runs, tasks)`: each resample draws `runs` runs with replacement within every task."""
+    runs, tasks = matrix.shape
+    picks = rng.integers(runs, size=(reps, runs, tasks))
+    return np.take_along_axis(matrix[None].repeat(reps, axis=0), picks, axis=1)
+
+
+def _iqm_rows(resamples: np.ndarray) -> np.ndarray:
+    """The IQM of each resample `(reps, runs, tasks)` -> `(reps,)`."""
+    flat = np.sort(resamples.reshape(resamples.shape[0], -1), axis=1)
+    cut = int(0.25 * flat.shape[1])
+    return flat[:, cut : flat.shape[1] - cut].mean(axis=1)
+
+
+def _improvement_per_pair(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """P(X > Y) of each resample pair: `x` `(reps, n, tasks)`, `y` `(reps, m, tasks)` -> `(reps,)`."""
+    wins = (x[:, :, None, :] > y[:, None, :, :]) + 0.5 * (x[:, :, None, :] == y[:, None, :, :])
+    return wins.mean(axis=(1, 2)).mean(axis=1)
 
 
 def performance_profile(scores: ArrayLike, thresholds: ArrayLike) -> np.ndarray:

@@ -74,6 +74,24 @@ def test_the_table_script_collects_runs_and_reports(tmp_path: Path, capsys: pyte
     assert results.with_suffix(".md").read_text() == table
 
 
+def test_the_report_compares_a_step_beyond_with_the_baseline_recipe(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for seed, (pong, breakout) in enumerate([(-20.7, 1.7), (14.6, 30.5)]):  # HNS 0, then 1 on both games
+        write_run(runs, "atari100k-drq", "ALE/Pong-v5", seed, pong)
+        write_run(runs, "atari100k-drq", "ALE/Breakout-v5", seed, breakout)
+        write_run(runs, "atari100k-drq-reset", "ALE/Pong-v5", seed, 14.6)  # HNS 1 every run
+        write_run(runs, "atari100k-drq-reset", "ALE/Breakout-v5", seed, 30.5)
+    write_run(runs, "atari100k-drq-reset", "ALE/Boxing-v5", 0, 50.0)  # a game the baseline lacks: not compared
+    results = tmp_path / "atari100k_results.json"
+    assert load_script("atari100k_table").main(["--runs", str(runs), "--results", str(results)]) == 0
+    table = results.with_suffix(".md").read_text()
+    # the cost of each recipe: 3,300 s per run (write_run's), 33.3 env steps/s
+    assert "| atari100k-drq (ours) | 2 x 2 | 0.500 [0.000, 1.000] | " in table and " | 55 (33.3) |" in table
+    # IQM 1 against IQM 0.5 -> +0.5; per game the reset's (1, 1) against (0, 1): 2 wins and 2 ties of 4 pairs -> 0.75
+    assert "| atari100k-drq-reset | 2 and 2 x 2 | 0.500 [" in table
+    assert table.split("| atari100k-drq-reset | 2 and 2 x 2 | ")[1].split(" | ")[1].startswith("0.750 [")
+
+
 def test_the_table_script_trains_what_is_missing_and_skips_what_is_done(tmp_path: Path) -> None:
     results, runs = tmp_path / "results.json", tmp_path / "runs"
     tiny = ["--", "--total-timesteps", "300", "--learning-starts", "200", "--eval-interval", "300", "--eval-episodes",

@@ -1,4 +1,5 @@
-"""IQM, stratified bootstrap intervals and performance profiles, against numbers worked by hand."""
+"""IQM, stratified bootstrap intervals, performance profiles and the comparison of two methods, against numbers
+worked by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dqn_lightning.tools.seed_stats import iqm, performance_profile, stratified_bootstrap_ci
+from dqn_lightning.tools.seed_stats import (
+    compare_with_ci,
+    iqm,
+    performance_profile,
+    probability_of_improvement,
+    stratified_bootstrap_ci,
+)
 from tests.helpers import load_script
 
 
@@ -43,6 +50,33 @@ def test_the_interval_holds_the_iqm_and_narrows_with_more_runs() -> None:
 def test_performance_profile_counts_runs_strictly_above_each_threshold() -> None:
     profile = performance_profile([500, 500, 166, 180, 12], [0, 166, 475, 500])
     np.testing.assert_allclose(profile, [1.0, 0.6, 0.4, 0.0])
+
+
+def test_probability_of_improvement_counts_run_pairs_within_each_task() -> None:
+    # one task: X's runs 1 and 3 against Y's 2 and 2 -> wins (3 > 2) twice out of 4 pairs
+    assert probability_of_improvement([[1.0], [3.0]], [[2.0], [2.0]]) == 0.5
+    # task 0: every pair a win (1); task 1: every pair a tie (one half each) -> mean over tasks 0.75
+    assert probability_of_improvement([[3.0, 0.0], [4.0, 0.0]], [[1.0, 0.0], [2.0, 0.0]]) == 0.75
+    # 3 runs against 2: 5 > 2, 5 > 0, 1 < 2, 1 > 0, 1 < 2, 1 > 0 -> 4 of 6
+    assert probability_of_improvement([[5.0], [1.0], [1.0]], [[2.0], [0.0]]) == pytest.approx(4 / 6)
+
+
+def test_the_comparison_gives_the_iqm_difference_and_improvement_with_intervals() -> None:
+    # constant runs: every resample is the same, so each interval is its point
+    ahead = compare_with_ci(np.ones((3, 2)), np.zeros((3, 2)), reps=200)
+    assert ahead == {"IQM difference": (1.0, 1.0, 1.0), "P(X > Y)": (1.0, 1.0, 1.0)}
+    # the same runs on both sides: no difference, P(X > Y) one half, both inside their intervals
+    same = np.array([[0.0, 5.0], [1.0, 7.0], [3.0, 9.0]])
+    even = compare_with_ci(same, same, reps=2000)
+    assert even["IQM difference"][0] == 0.0 and even["P(X > Y)"][0] == 0.5
+    assert even["IQM difference"][1] < 0.0 < even["IQM difference"][2]
+    assert even["P(X > Y)"][1] < 0.5 < even["P(X > Y)"][2]
+    # clearly better runs: both intervals exclude "no better"
+    rng = np.random.default_rng(0)
+    better = compare_with_ci(rng.normal(1.0, 0.1, (5, 3)), rng.normal(0.0, 0.1, (4, 3)), reps=2000)
+    assert better["IQM difference"][1] > 0.5 and better["P(X > Y)"][1] > 0.9
+    with pytest.raises(ValueError, match="same tasks"):
+        compare_with_ci(np.ones((3, 2)), np.ones((3, 3)))
 
 
 def test_the_seed_table_reports_iqm_intervals_over_its_seeds() -> None:
