@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from dqn_lightning.errors import ConfigError
-from dqn_lightning.tools.seed_stats import compare_with_ci, iqm, stratified_bootstrap_ci
+from dqn_lightning.tools.seed_stats import (
+    compare_with_ci,
+    iqm,
+    percentile_interval,
+    resample_within_tasks,
+    stratified_bootstrap_ci,
+)
 
 REFERENCE_FILE = Path(__file__).with_name("atari100k_reference.json")
 PUBLISHED = ("DER", "DrQ", "SPR")
@@ -84,11 +90,8 @@ def _median_of_game_means(scores: np.ndarray) -> float:
 
 
 def _bootstrap(scores: np.ndarray, statistic: Any, reps: int, seed: int = 0) -> tuple[float, float]:
-    runs, games = scores.shape
-    picks = np.random.default_rng(seed).integers(runs, size=(reps, runs, games))
-    values = [statistic(np.take_along_axis(scores, pick, axis=0)) for pick in picks]
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
+    samples = resample_within_tasks(scores, reps, np.random.default_rng(seed))
+    return percentile_interval([statistic(sample) for sample in samples])
 
 
 def table_rows(results: Mapping[str, Mapping[str, Sequence[float]]]) -> list[str]:

@@ -21,9 +21,7 @@ from numpy.typing import ArrayLike
 def iqm(scores: ArrayLike) -> float:
     """Interquartile mean of all `scores` (any shape, flattened): `scipy.stats.trim_mean(x, 0.25)`,
     which cuts `int(0.25 * n)` runs from each end (5 runs: the middle 3)."""
-    flat = np.sort(np.asarray(scores, dtype=np.float64).ravel())
-    cut = int(0.25 * flat.size)
-    return float(flat[cut : flat.size - cut].mean())
+    return float(_iqm_rows(np.asarray(scores, dtype=np.float64).reshape(1, -1))[0])
 
 
 def stratified_bootstrap_ci(
@@ -31,10 +29,7 @@ def stratified_bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile interval of the IQM over `reps` resamples of `scores` `(runs, tasks)`: each resample
     draws `runs` runs with replacement within every task (column) separately, as `rliable` does."""
-    values = _iqm_rows(_resample_within_tasks(_matrix(scores), reps, np.random.default_rng(seed)))
-    tail = (1.0 - confidence) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
+    return percentile_interval(_iqm_rows(resample_within_tasks(scores, reps, np.random.default_rng(seed))), confidence)
 
 
 def probability_of_improvement(x: ArrayLike, y: ArrayLike) -> float:
@@ -57,30 +52,35 @@ def compare_with_ci(
     if xs.shape[1] != ys.shape[1]:
         raise ValueError(f"x and y must score the same tasks: {xs.shape[1]} and {ys.shape[1]} columns")
     rng = np.random.default_rng(seed)
-    x_boot, y_boot = _resample_within_tasks(xs, reps, rng), _resample_within_tasks(ys, reps, rng)
-    differences = _iqm_rows(x_boot) - _iqm_rows(y_boot)
-    improvements = _improvement_per_pair(x_boot, y_boot)
+    x_boot, y_boot = resample_within_tasks(xs, reps, rng), resample_within_tasks(ys, reps, rng)
+    return {
+        "IQM difference": (iqm(xs) - iqm(ys), *percentile_interval(_iqm_rows(x_boot) - _iqm_rows(y_boot), confidence)),
+        "P(X > Y)": (
+            probability_of_improvement(xs, ys),
+            *percentile_interval(_improvement_per_pair(x_boot, y_boot), confidence),
+        ),
+    }
+
+
+def resample_within_tasks(scores: ArrayLike, reps: int, rng: np.random.Generator) -> np.ndarray:
+    """`reps` stratified bootstrap resamples `(reps, runs, tasks)` of `scores` `(runs, tasks)`: each draws
+    `runs` runs with replacement within every task (column) separately, as `rliable` does."""
+    matrix = _matrix(scores)
+    runs, tasks = matrix.shape
+    picks = rng.integers(runs, size=(reps, runs, tasks))
+    return np.take_along_axis(matrix[None].repeat(reps, axis=0), picks, axis=1)
+
+
+def percentile_interval(values: ArrayLike, confidence: float = 0.95) -> tuple[float, float]:
+    """The central `confidence` interval `(low, high)` of bootstrap `values`."""
     tail = (1.0 - confidence) / 2 * 100
-    result = {}
-    for name, value, boot in (
-        ("IQM difference", iqm(xs) - iqm(ys), differences),
-        ("P(X > Y)", probability_of_improvement(xs, ys), improvements),
-    ):
-        low, high = np.percentile(boot, [tail, 100 - tail])
-        result[name] = (float(value), float(low), float(high))
-    return result
+    low, high = np.percentile(np.asarray(values, dtype=np.float64), [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def _matrix(scores: ArrayLike) -> np.ndarray:
     matrix = np.asarray(scores, dtype=np.float64)
     return matrix[:, None] if matrix.ndim == 1 else matrix
-
-
-def _resample_within_tasks(matrix: np.ndarray, reps: int, rng: np.random.Generator) -> np.ndarray:
-    """`(reps, runs, tasks)`: each resample draws `runs` runs with replacement within every task."""
-    runs, tasks = matrix.shape
-    picks = rng.integers(runs, size=(reps, runs, tasks))
-    return np.take_along_axis(matrix[None].repeat(reps, axis=0), picks, axis=1)
 
 
 def _iqm_rows(resamples: np.ndarray) -> np.ndarray:
